@@ -54,8 +54,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments of the command")
     ns = parser.parse_args(argv)
     module_name, func_name, _ = SUBCOMMANDS[ns.command]
-    func = getattr(importlib.import_module(module_name), func_name)
-    rc = func(ns.args)
+    from sepplug.registry import PluginCollisionError
+
+    try:
+        func = getattr(importlib.import_module(module_name), func_name)
+        rc = func(ns.args)
+    except PluginCollisionError as exc:
+        print(f"sepplug: error: {exc}", file=sys.stderr)
+        return 2
     return int(rc or 0)
 
 

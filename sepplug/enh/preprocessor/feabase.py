@@ -1,0 +1,153 @@
+"""FEABASE augmentation: swap a share ``p`` of training samples for feature-suppressed ones.
+
+FEABASE (feature balancing by suppressing the easy feature) trains a CycleGAN
+that makes the two sources of a D_both mixture seem to come from one direction
+(``sepplug.augment``; recipe stage 3) and transforms the training set's D_both
+source images with it (``sepplug.bin.fs_apply``; stage 4, cached in ``fs_dir``).
+During separator training this preprocessor replaces a sample by its transformed
+version — mixture re-summed from the transformed sources, references = the
+transformed sources at the reference mic — so that the separator must use the
+timbre cue on those samples. Validation and inference are untouched.
+
+``p`` is the share of *all* training samples that are augmented, as in the paper
+("p % of the training data undergoes augmentation"). Only utterances with a
+cached transform can be swapped, so each of them is swapped with probability
+``min(1, p / eligible_share)``; ``eligible_share`` is computed from the training
+list when the task builds the preprocessor (``from_task_args``).
+
+YAML::
+
+    preprocessor: feabase
+    preprocessor_conf:
+        fs_dir: dump/raw/train_fs   # fs_apply output: wav.scp, spk1.scp, spk2.scp
+        p: 0.3
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from espnet2.train.preprocessor import AbsPreprocessor
+
+from sepplug.utils.kaldi_files import read_kv
+
+logger = logging.getLogger(__name__)
+
+FS_SUFFIX = "_fs"
+
+
+class FeabasePreprocessor(AbsPreprocessor):
+    """Replace training samples by their feature-suppressed version with probability ``rate``.
+
+    Args:
+        train: ESPnet passes True for the training set only; otherwise a no-op.
+        fs_dir: data dir written by ``fs_apply`` (utt ids = original id + ``_fs``).
+        p: share of all training samples to augment, in [0, 1].
+        eligible_share: share of training samples that have a transform (1.0 when unknown).
+        num_spk: number of references ``speech_ref1..N``.
+        ref_channel: mic used for 1-channel mixtures and references.
+        seed: seed of the swap decisions.
+    """
+
+    def __init__(
+        self,
+        train: bool,
+        fs_dir: str,
+        p: float = 0.5,
+        eligible_share: float = 1.0,
+        num_spk: int = 2,
+        ref_channel: int = 0,
+        seed: int = 0,
+        speech_name: str = "speech_mix",
+        speech_ref_name_prefix: str = "speech_ref",
+    ):
+        super().__init__(train)
+        if not 0.0 <= float(p) <= 1.0:
+            raise ValueError(f"feabase preprocessor: p must be in [0, 1], got {p}")
+        if not 0.0 < float(eligible_share) <= 1.0:
+            raise ValueError(f"feabase preprocessor: eligible_share must be in (0, 1], "
+                             f"got {eligible_share}")
+        self.p = float(p)
+        self.rate = min(1.0, self.p / float(eligible_share))
+        if self.p > eligible_share:
+            logger.warning("feabase: p=%.2f exceeds the share of transformable samples "
+                           "(%.2f): every one of them is swapped", self.p, eligible_share)
+        self.num_spk = num_spk
+        self.ref_channel = ref_channel
+        self.speech_name = speech_name
+        self.ref_prefix = speech_ref_name_prefix
+        self.rng = np.random.default_rng(seed)
+        self.sources = self._read_fs_dir(Path(fs_dir), num_spk)
+
+    @staticmethod
+    def _read_fs_dir(fs_dir: Path, num_spk: int) -> dict[str, dict[str, str]]:
+        """Map original utt id -> {"mix": path, "spk1": path, ...}."""
+        needed = ["wav.scp"] + [f"spk{i + 1}.scp" for i in range(num_spk)]
+        for name in needed:
+            if not (fs_dir / name).is_file():
+                raise FileNotFoundError(f"feabase preprocessor: {fs_dir / name} not found "
+                                        "(run recipe stage 4, fs_apply)")
+        tables = {name: read_kv(fs_dir / name) for name in needed}
+        out: dict[str, dict[str, str]] = {}
+        for fs_key, mix_path in tables["wav.scp"].items():
+            entry = {"mix": mix_path}
+            for i in range(num_spk):
+                scp = f"spk{i + 1}.scp"
+                if fs_key not in tables[scp]:
+                    raise ValueError(f"feabase preprocessor: {fs_dir / scp} lacks key '{fs_key}'")
+                entry[f"spk{i + 1}"] = tables[scp][fs_key]
+            out[fs_key.removesuffix(FS_SUFFIX)] = entry
+        return out
+
+    @classmethod
+    def from_task_args(cls, args: argparse.Namespace, train: bool) -> FeabasePreprocessor:
+        """Build from ESPnet's task args; ``eligible_share`` from the training wav.scp."""
+        conf = dict(args.preprocessor_conf or {})
+        if "fs_dir" not in conf:
+            raise ValueError("feabase preprocessor: preprocessor_conf.fs_dir is required")
+        if "eligible_share" not in conf and train:
+            train_scp = _training_wav_scp(args)
+            if train_scp is not None:
+                keys = read_kv(train_scp)
+                fs_keys = {k.removesuffix(FS_SUFFIX) for k in read_kv(Path(conf["fs_dir"]) /
+                                                                        "wav.scp")}
+                share = len(fs_keys & set(keys)) / max(len(keys), 1)
+                if share == 0:
+                    raise ValueError(f"feabase preprocessor: no utterance of {train_scp} has a "
+                                     f"transform in {conf['fs_dir']}")
+                conf["eligible_share"] = share
+        conf.setdefault("num_spk", (getattr(args, "separator_conf", None) or {}).get("num_spk", 2))
+        return cls(train=train, **conf)
+
+    def _load(self, path: str, multichannel: bool) -> np.ndarray:
+        audio, _ = sf.read(path, dtype="float32", always_2d=True)
+        return audio if multichannel else audio[:, self.ref_channel]
+
+    def __call__(self, uid: str, data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if not self.train or uid not in self.sources or self.rng.random() >= self.rate:
+            return data
+        entry = self.sources[uid]
+        data = dict(data)
+        mix = np.asarray(data[self.speech_name])
+        new_mix = self._load(entry["mix"], multichannel=mix.ndim == 2)
+        if new_mix.shape != mix.shape:
+            raise ValueError(f"feabase preprocessor: {uid}: transformed mixture {entry['mix']} "
+                             f"has shape {new_mix.shape}, original {mix.shape}")
+        data[self.speech_name] = new_mix
+        for i in range(self.num_spk):
+            name = f"{self.ref_prefix}{i + 1}"
+            if name in data:
+                ref = np.asarray(data[name])
+                data[name] = self._load(entry[f"spk{i + 1}"], multichannel=ref.ndim == 2)
+        return data
+
+
+def _training_wav_scp(args: argparse.Namespace) -> Path | None:
+    for path, name, _ in getattr(args, "train_data_path_and_name_and_type", None) or []:
+        if name == "speech_mix":
+            return Path(path)
+    return None
