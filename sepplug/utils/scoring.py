@@ -44,10 +44,11 @@ def score_utterance(
     refs64 = refs.astype(np.float64)
     if not np.all(np.any(refs64 != 0, axis=1)):
         raise ValueError(f"{key}: a reference source is all zeros")
-    si_sdr, perm = fast_bss_eval.si_sdr(refs64, ests.astype(np.float64), zero_mean=True,
-                                        return_perm=True)
+    si_sdr, perm = fast_bss_eval.si_sdr(
+        refs64, ests.astype(np.float64), zero_mean=True, clamp_db=100, return_perm=True
+    )
     mix_rep = np.repeat(mix[None].astype(np.float64), refs.shape[0], axis=0)
-    si_sdr_mix = fast_bss_eval.si_sdr(refs64, mix_rep, zero_mean=True)
+    si_sdr_mix = fast_bss_eval.si_sdr(refs64, mix_rep, zero_mean=True, clamp_db=100)
     sdr = fast_bss_eval.sdr(refs64, ests[perm].astype(np.float64), clamp_db=100)
     # The mixture is the same signal for every source: score it per source, no permutation.
     sdr_mix = fast_bss_eval.sdr(refs64, mix_rep, clamp_db=100)

@@ -1,0 +1,182 @@
+"""Recipe tools: training lists, channel selection, scoring, RESULTS.md, FEABASE swaps."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sepplug.bin import make_results, make_train_list, score_separation, select_channel
+from sepplug.enh.preprocessor.feabase import FeabasePreprocessor
+from sepplug.utils.kaldi_files import read_kv, write_kv
+from sepplug.utils.scoring import score_utterance
+
+FS = 8000
+
+
+def make_dir(root: Path, name: str, cats: dict[str, str], channels: int = 3,
+             seed: int = 0, suffix: str = "") -> Path:
+    """A small SpatialVCTK-like data dir: mixture = spk1_mc + spk2_mc."""
+    rng = np.random.default_rng(seed)
+    d = root / name
+    (d / "wav").mkdir(parents=True)
+    tables: dict[str, dict[str, str]] = {f: {} for f in
+                                          ("wav.scp", "spk1.scp", "spk2.scp", "spk1_mc.scp",
+                                           "spk2_mc.scp", "utt2spk", "utt2category")}
+    for utt, cat in cats.items():
+        key = utt + suffix
+        srcs = [rng.standard_normal((FS // 2, channels)).astype(np.float32) * 0.1
+                for _ in range(2)]
+        paths = {}
+        for i, s in enumerate(srcs, 1):
+            paths[f"spk{i}_mc"] = d / "wav" / f"{key}_s{i}_mc.wav"
+            paths[f"spk{i}"] = d / "wav" / f"{key}_s{i}.wav"
+            sf.write(paths[f"spk{i}_mc"], s, FS, subtype="FLOAT")
+            sf.write(paths[f"spk{i}"], s[:, 0], FS, subtype="FLOAT")
+        paths["mix"] = d / "wav" / f"{key}_mix.wav"
+        sf.write(paths["mix"], srcs[0] + srcs[1], FS, subtype="FLOAT")
+        tables["wav.scp"][key] = str(paths["mix"])
+        for i in (1, 2):
+            tables[f"spk{i}.scp"][key] = str(paths[f"spk{i}"])
+            tables[f"spk{i}_mc.scp"][key] = str(paths[f"spk{i}_mc"])
+        tables["utt2spk"][key] = key
+        tables["utt2category"][key] = cat
+    for f, t in tables.items():
+        write_kv(d / f, t)
+    return d
+
+
+CATS = {"u1": "easy", "u2": "hard", "u3": "both", "u4": "both"}
+
+
+def test_oracle_reweighting_replicates_by_category(tmp_path):
+    src = make_dir(tmp_path, "train", CATS)
+    out = tmp_path / "train_re"
+    assert make_train_list.main(["--in_dir", str(src), "--out_dir", str(out),
+                                 "--weights", "easy=1,hard=3,both=0"]) == 0
+    keys = sorted(read_kv(out / "wav.scp"))
+    assert keys == ["u1", "u2", "u2-r1", "u2-r2"]
+    assert read_kv(out / "utt2category")["u2-r2"] == "hard"
+    assert read_kv(out / "wav.scp")["u2-r1"] == read_kv(src / "wav.scp")["u2"]
+    assert read_kv(out / "spk2utt")["u2-r1"] == "u2-r1"
+
+
+def test_oracle_data_union_and_bad_weights(tmp_path, capsys):
+    a = make_dir(tmp_path, "train", CATS)
+    b = make_dir(tmp_path, "extra", {"x1": "hard", "x2": "hard"}, seed=1)
+    out = tmp_path / "union"
+    assert make_train_list.main(["--in_dir", str(a), "--in_dir", str(b),
+                                 "--out_dir", str(out)]) == 0
+    assert len(read_kv(out / "wav.scp")) == 6
+    assert make_train_list.main(["--in_dir", str(a), "--in_dir", str(a),
+                                 "--out_dir", str(tmp_path / "dup")]) == 1
+    assert "already in another --in_dir" in capsys.readouterr().err
+    assert not (tmp_path / "dup").exists()
+    assert make_train_list.main(["--in_dir", str(a), "--out_dir", str(tmp_path / "w"),
+                                 "--weights", "easy=1,hard=2"]) == 1
+    assert "must give all of" in capsys.readouterr().err
+
+
+def test_select_channel_keeps_the_requested_mic(tmp_path, capsys):
+    src = make_dir(tmp_path, "test", CATS, channels=3)
+    out = tmp_path / "test_ch2"
+    assert select_channel.main(["--in_dir", str(src), "--out_dir", str(out),
+                                "--channel", "2"]) == 0
+    mix, _ = sf.read(read_kv(src / "wav.scp")["u3"], dtype="float32")
+    ch2, _ = sf.read(read_kv(out / "wav.scp")["u3"], dtype="float32")
+    np.testing.assert_array_equal(ch2, mix[:, 2])
+    assert (out / "utt2category").read_text() == (src / "utt2category").read_text()
+    assert select_channel.main(["--in_dir", str(src), "--out_dir", str(tmp_path / "bad"),
+                                "--channel", "5"]) == 1
+    assert "has 3 channels, channel 5 requested" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+
+
+def test_score_utterance_known_values():
+    rng = np.random.default_rng(0)
+    refs = rng.standard_normal((2, 4000))
+    mix = refs.sum(0)
+    # Perfect estimates, swapped: the permutation is found, SI-SDR is very high.
+    perfect = score_utterance(refs, refs[::-1].copy(), mix)
+    assert perfect["si_sdr"] > 80
+    # Estimates = ref + noise at 10 dB: SI-SDR close to 10 dB.
+    noise = rng.standard_normal((2, 4000)) * np.sqrt(0.1)
+    noisy = score_utterance(refs, refs + noise, mix)
+    assert 9.0 < noisy["si_sdr"] < 11.0
+    # Mixture of two equal-power sources: about 0 dB, so SI-SDRi = SI-SDR - ~0.
+    assert abs(noisy["si_sdr_mix"]) < 1.0
+    assert noisy["si_sdri"] == pytest.approx(noisy["si_sdr"] - noisy["si_sdr_mix"])
+    with pytest.raises(ValueError, match="u9: 2 references but 3 estimates"):
+        score_utterance(refs, np.zeros((3, 4000)), mix, key="u9")
+
+
+def test_scoring_cli_and_results_table(tmp_path):
+    data = make_dir(tmp_path, "test_hard", {"u1": "hard", "u2": "hard"})
+    exp = tmp_path / "exp" / "enh_toy" / "enhanced_test_hard"
+    exp.mkdir(parents=True)
+    # "Separated" outputs: the mixture's reference channel for both sources (no separation).
+    for i in (1, 2):
+        scp = {}
+        for utt, path in read_kv(data / "wav.scp").items():
+            mix, fs = sf.read(path, dtype="float32")
+            out = exp / f"{utt}_{i}.wav"
+            sf.write(out, mix[:, 0], fs, subtype="FLOAT")
+            scp[utt] = str(out)
+        write_kv(exp / f"spk{i}.scp", scp)
+    rc = score_separation.main([
+        "--ref_scp", str(data / "spk1.scp"), "--ref_scp", str(data / "spk2.scp"),
+        "--inf_scp", str(exp / "spk1.scp"), "--inf_scp", str(exp / "spk2.scp"),
+        "--mix_scp", str(data / "wav.scp"), "--out_dir", str(exp / "scoring")])
+    assert rc == 0
+    summary = json.loads((exp / "scoring" / "summary.json").read_text())
+    assert summary["num_utts"] == 2
+    assert abs(summary["si_sdri_mean"]) < 1e-6  # the mixture itself improves nothing
+    out_md = tmp_path / "exp" / "RESULTS.md"
+    png = tmp_path / "exp" / "bars.png"
+    assert make_results.main(["--expdir", str(tmp_path / "exp"), "--out", str(out_md),
+                              "--plot", str(png)]) == 0
+    text = out_md.read_text()
+    assert "|toy|test_hard|2|" in text
+    assert png.stat().st_size > 1000
+
+
+def test_feabase_swaps_the_requested_share(tmp_path):
+    train = make_dir(tmp_path, "train", {f"u{i}": "both" if i % 2 else "easy"
+                                         for i in range(200)})
+    fs_dir = make_dir(tmp_path, "train_fs", {f"u{i}": "fs" for i in range(200) if i % 2},
+                      seed=5, suffix="_fs")
+    args = argparse.Namespace(
+        preprocessor_conf={"fs_dir": str(fs_dir), "p": 0.25, "seed": 1},
+        train_data_path_and_name_and_type=[(str(train / "wav.scp"), "speech_mix", "sound")],
+        separator_conf={"num_spk": 2},
+    )
+    pre = FeabasePreprocessor.from_task_args(args, train=True)
+    assert pre.rate == pytest.approx(0.5)  # half of train is transformable
+    mixes = read_kv(train / "wav.scp")
+    swapped = 0
+    for utt, path in mixes.items():
+        mix, _ = sf.read(path, dtype="float32")
+        ref1, _ = sf.read(read_kv(train / "spk1.scp")[utt], dtype="float32")
+        out = pre(utt, {"speech_mix": mix, "speech_ref1": ref1, "speech_ref2": ref1})
+        if not np.array_equal(out["speech_mix"], mix):
+            swapped += 1
+            fs_mix, _ = sf.read(read_kv(fs_dir / "wav.scp")[utt + "_fs"], dtype="float32")
+            np.testing.assert_array_equal(out["speech_mix"], fs_mix)
+            assert int(utt[1:]) % 2 == 1
+    assert 30 <= swapped <= 70  # 200 * 0.25 = 50 expected
+    valid = FeabasePreprocessor.from_task_args(args, train=False)
+    mix, _ = sf.read(mixes["u1"], dtype="float32")
+    assert valid("u1", {"speech_mix": mix})["speech_mix"] is mix
+
+
+def test_feabase_bad_config(tmp_path):
+    fs_dir = make_dir(tmp_path, "train_fs", {"u1": "fs"}, suffix="_fs")
+    with pytest.raises(ValueError, match=r"p must be in \[0, 1\]"):
+        FeabasePreprocessor(train=True, fs_dir=str(fs_dir), p=1.5)
+    with pytest.raises(FileNotFoundError, match="spk2.scp not found"):
+        (fs_dir / "spk2.scp").unlink()
+        FeabasePreprocessor(train=True, fs_dir=str(fs_dir), p=0.5)
