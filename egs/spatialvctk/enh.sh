@@ -117,7 +117,7 @@ collect_stats() {  # $1 train dir, $2 valid dir, $3 output dir
     rm -rf "$3.tmp"
     # shellcheck disable=SC2086
     ${train_cmd} "$3.tmp/logdir/stats.log" ${python} -m sepplug.bin.enh_train \
-        --collect_stats true --use_preprocessor true --config "$enh_config" \
+        --collect_stats true --config "$enh_config" \
         $(data_args train "$1") $(data_args valid "$2") \
         --train_shape_file "$1/wav.scp" --valid_shape_file "$2/wav.scp" \
         --output_dir "$3.tmp" --ngpu 0 --num_workers 0 \
@@ -196,7 +196,7 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
         mkdir -p "$enh_exp"
         # shellcheck disable=SC2046,SC2086
         ${cuda_cmd} "$enh_exp/train.log" ${python} -m sepplug.bin.enh_train \
-            --use_preprocessor true --config "$enh_config" \
+            --config "$enh_config" \
             $(data_args train "$train_dir") $(data_args valid "$(input_dir "$valid_set")") \
             --train_shape_file "$stats_dir/train/speech_mix_shape" \
             --valid_shape_file "$stats_dir/valid/speech_mix_shape" \
