@@ -17,6 +17,7 @@ train_ratios="easy=0.4,both=0.55,hard=0.05"
 num_speakers=40
 utts_per_speaker=20
 seed=0
+corpus_dir=db/embedded_corpus   # where the embedded corpus is generated
 
 while [ $# -gt 0 ]; do
     name=${1#--}; name=${name//-/_}
@@ -31,7 +32,7 @@ done
 . ./db.sh
 
 if [ -z "$VCTK" ]; then
-    corpus=db/embedded_corpus
+    corpus=$corpus_dir
     echo "local/data.sh: VCTK is empty in db.sh: generating the embedded corpus in $corpus"
     ${python} -m sepplug.data.corpus --out "$corpus" --num_speakers "$num_speakers" \
         --utts_per_speaker "$utts_per_speaker" --fs 16000 --seed "$seed" --nj "$nj"
