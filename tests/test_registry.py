@@ -202,3 +202,15 @@ def test_sepplug_list_marks_providers(sites):
     ours = [ln for ln in lines if ln.strip().startswith("mc_dprnn ")]
     assert ours and "[plugin: sepplug]" in ours[0]
 
+
+
+def test_generic_launcher_runs_espnet_tools_with_plugins(sites):
+    proc = subprocess.run(
+        [sys.executable, "-m", "sepplug.launch", "-m", "espnet2.bin.enh_train", "--help"],
+        capture_output=True, text=True, timeout=240, env=plugin_env([sites["toy-sep-plugin"]]),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "toy_sep" in proc.stdout and "mc_dprnn" in proc.stdout
+    usage = subprocess.run([sys.executable, "-m", "sepplug.launch", "espnet2.bin.enh_train"],
+                           capture_output=True, text=True, timeout=60)
+    assert usage.returncode != 0 and "usage: python -m sepplug.launch -m" in usage.stderr

@@ -11,7 +11,9 @@
 # Every stage leaves a done marker and is skipped when it is there; a killed stage
 # reruns from scratch (its outputs are written under temp names, then renamed).
 set -euo pipefail
-
+# The whole script is one compound command, so bash parses it before running it:
+# editing enh.sh while a long stage runs cannot derail the running instance.
+{
 log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') ($(basename "$0"):${BASH_LINENO[0]}) $*"; }
 die() { log "ERROR: $*" >&2; exit 1; }
 
@@ -72,7 +74,6 @@ if [ -z "$tag" ]; then
 fi
 enh_exp=$expdir/enh_$tag
 fs_exp=$expdir/$fs_tag
-stats_dir=$expdir/enh_stats_${fs}_${input_channels}_${train_variant//[:=,]/_}
 mkdir -p "$expdir"
 
 done_mark() { mkdir -p "$1" && touch "$1/.done.$2"; }
@@ -111,8 +112,11 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
     log "stage 2: data dirs valid"
 fi
 
-collect_stats() {  # $1 train dir, $2 valid dir, $3 output dir
-    if is_done "$3" stats; then return 0; fi
+collect_stats() {  # $1 train dir, $2 valid dir, $3 output dir (locked: runs may share it)
+    mkdir -p "$(dirname "$3")"
+    exec 9>"$3.lock"
+    flock 9
+    if is_done "$3" stats; then flock -u 9; return 0; fi
     log "collect stats: $1 -> $3"
     rm -rf "$3.tmp"
     # shellcheck disable=SC2086
@@ -123,6 +127,7 @@ collect_stats() {  # $1 train dir, $2 valid dir, $3 output dir
         --output_dir "$3.tmp" --ngpu 0 --num_workers 0 \
         || die "collect stats failed: see $3.tmp/logdir/stats.log"
     rm -rf "$3" && mv "$3.tmp" "$3" && done_mark "$3" stats
+    flock -u 9
 }
 
 data_args() {  # $1 train|valid, $2 data dir: ESPnet --*_data_path_and_name_and_type args
@@ -156,6 +161,8 @@ case "$train_variant" in
     feabase) ;;
     *) die "unknown --train_variant '$train_variant'" ;;
 esac
+# Shape files depend only on the training list: runs on the same list share them.
+stats_dir=$expdir/enh_stats_${fs}_$(basename "$train_dir")
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
     case "$train_variant" in
         erm) log "stage 4: ERM trains on $train_dir as it is" ;;
@@ -184,10 +191,10 @@ fi
 # ---- stage 5: separator training ----------------------------------------------
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     [ -f "$train_dir/wav.scp" ] || die "stage 5: $train_dir/wav.scp missing: run stages 1-4"
-    collect_stats "$train_dir" "$(input_dir "$valid_set")" "$stats_dir"
     if is_done "$enh_exp" train; then
         log "stage 5: $enh_exp already trained, skipped"
     else
+        collect_stats "$train_dir" "$(input_dir "$valid_set")" "$stats_dir"
         extra=()
         if [ "$train_variant" = feabase ]; then
             extra=(--preprocessor feabase --preprocessor_conf "fs_dir=$dumpdir/raw/${train_set}_fs")
@@ -237,3 +244,5 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
     log "stage 6: $expdir/RESULTS.md, $expdir/results_si_sdri.png"
 fi
 log "finished stages $stage-$stop_stage ($enh_exp)"
+exit 0
+}

@@ -1,0 +1,117 @@
+"""Pareto plot of easy-test vs hard-test SI-SDRi for the FEABASE comparison.
+
+    python -m sepplug.bin.plot_pareto --expdir exp --out pareto.png --table pareto.md
+
+Every ``<expdir>/enh_<tag>/enhanced_{test_easy,test_hard}/scoring/summary.json``
+is a point; its family is read from the tag: ``feabase``, ``oracle_re``,
+``oracle_data``, else ``erm``. Each family's Pareto front (points no other point
+of the family beats on both axes) is drawn as a line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sepplug.utils.atomic import atomic_write_text
+
+FAMILIES = ("erm", "oracle_re", "feabase", "oracle_data")
+STYLE = {"erm": ("k", "o"), "oracle_re": ("tab:blue", "s"), "feabase": ("tab:red", "*"),
+         "oracle_data": ("tab:green", "^")}
+
+
+def family_of(tag: str) -> str:
+    for fam in ("feabase", "oracle_re", "oracle_data"):
+        if fam in tag:
+            return fam
+    return "erm"
+
+
+def collect(expdir: Path, easy: str, hard: str) -> list[dict]:
+    points = []
+    for model_dir in sorted(expdir.glob("enh_*")):
+        files = [model_dir / f"enhanced_{s}" / "scoring" / "summary.json" for s in (easy, hard)]
+        if not all(f.is_file() for f in files):
+            continue
+        e, h = (json.loads(f.read_text())["si_sdri_mean"] for f in files)
+        tag = model_dir.name.removeprefix("enh_")
+        points.append({"tag": tag, "family": family_of(tag), "easy": e, "hard": h})
+    return points
+
+
+def pareto_front(points: list[dict]) -> list[dict]:
+    """Points not dominated (>= on both axes, > on one) by another point, by easy score."""
+    front = [p for p in points
+             if not any(q["easy"] >= p["easy"] and q["hard"] >= p["hard"] and
+                        (q["easy"] > p["easy"] or q["hard"] > p["hard"]) for q in points)]
+    return sorted(front, key=lambda p: p["easy"])
+
+
+def plot(points: list[dict], out: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.0, 4.6))
+    for fam in FAMILIES:
+        pts = [p for p in points if p["family"] == fam]
+        if not pts:
+            continue
+        color, marker = STYLE[fam]
+        ax.scatter([p["easy"] for p in pts], [p["hard"] for p in pts], c=color, marker=marker,
+                   s=70 if marker == "*" else 40, label=fam, zorder=3)
+        front = pareto_front(pts)
+        if len(front) > 1:
+            ax.plot([p["easy"] for p in front], [p["hard"] for p in front], c=color, lw=1,
+                    alpha=0.7)
+        for p in pts:
+            ax.annotate(p["tag"].split("_")[-1], (p["easy"], p["hard"]), fontsize=6,
+                        xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel("test_easy SI-SDRi (dB)  [spatial cue only]")
+    ax.set_ylabel("test_hard SI-SDRi (dB)  [timbre cue only]")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    tmp = out.with_name(f".{out.name}.tmp.png")
+    fig.savefig(tmp, dpi=130)
+    plt.close(fig)
+    tmp.replace(out)
+
+
+def table(points: list[dict]) -> str:
+    lines = ["|model|family|test_easy SI-SDRi|test_hard SI-SDRi|",
+             "|---|---|---|---|"]
+    for p in sorted(points, key=lambda p: (FAMILIES.index(p["family"]), p["tag"])):
+        lines.append(f"|{p['tag']}|{p['family']}|{p['easy']:.2f}|{p['hard']:.2f}|")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--expdir", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="PNG")
+    p.add_argument("--table", type=Path, default=None, help="markdown table")
+    p.add_argument("--easy_set", default="test_easy")
+    p.add_argument("--hard_set", default="test_hard")
+    p.add_argument("--title", default="FEABASE: easy vs hard SI-SDRi (SpatialVCTK)")
+    args = p.parse_args(argv)
+    points = collect(args.expdir, args.easy_set, args.hard_set)
+    if not points:
+        print(f"plot_pareto: error: no model under {args.expdir} is scored on both "
+              f"{args.easy_set} and {args.hard_set}", file=sys.stderr)
+        return 1
+    plot(points, args.out, args.title)
+    text = table(points)
+    if args.table is not None:
+        atomic_write_text(args.table, text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
