@@ -137,16 +137,13 @@ def test_angle_between_two_free_field_sources_and_wraparound():
     assert angle_between(0.0, 180.0) == pytest.approx(180.0)
 
 
-def test_geometry_from_meta_variants(tmp_path):
+def test_geometry_from_meta(tmp_path):
     ref = ArrayGeometry.circular(6, 0.05)
-    # pyroomacoustics layout (dim, M), absolute positions: centred on the array
-    rec = {"mic_positions": (ref.mic_xy + [3.0, 2.0]).T.tolist()}
+    rec = {"scene": {"array": {"center": [3.0, 2.0, 1.5], "radius": 0.05, "num_mics": 6}}}
     np.testing.assert_allclose(geometry_from_meta(rec, 6).mic_xy, ref.mic_xy, atol=1e-12)
-    nested = geometry_from_meta({"array": {"radius": 0.05, "n_mics": 6}}, 6)
-    np.testing.assert_allclose(nested.mic_xy, ref.mic_xy, atol=1e-12)
-    assert geometry_from_meta({"array": {"radius": 0.05, "n_mics": 4}}, 6) is None
+    assert geometry_from_meta({"scene": {"array": {"radius": 0.05, "num_mics": 4}}}, 6) is None
     assert geometry_from_meta({"speaker": "p225"}, 6) is None
-    (tmp_path / "meta.jsonl").write_text('{"mic_radius": 0.1}\n')
+    (tmp_path / "meta.jsonl").write_text('{"scene": {"array": {"radius": 0.1, "num_mics": 6}}}\n')
     assert load_geometry(tmp_path, 6).max_delay_s == pytest.approx(0.2 / C_SOUND)
     assert load_geometry(tmp_path / "nowhere", 6).max_delay_s == pytest.approx(0.145 / C_SOUND)
     (tmp_path / "meta.jsonl").write_text("not json\n")

@@ -72,46 +72,18 @@ class ArrayGeometry:
         return cls(radius * np.stack([np.cos(phi), np.sin(phi)], axis=1))
 
 
-_POSITION_KEYS = ("mic_positions", "mic_pos", "mic_xyz", "mic_locs", "mics", "mic_array")
-_RADIUS_KEYS = ("array_radius", "mic_radius", "radius")
-_N_MICS_KEYS = ("n_mics", "num_mics", "n_channels", "num_channels", "channels")
-
-
-def _positions_from(value: object, n_mics: int) -> np.ndarray | None:
-    try:
-        pos = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        return None
-    if pos.ndim != 2:
-        return None
-    if pos.shape[0] in (2, 3) and pos.shape[1] == n_mics and pos.shape[0] != n_mics:
-        pos = pos.T  # pyroomacoustics stores (dim, M)
-    if pos.shape[0] != n_mics or pos.shape[1] not in (2, 3):
-        return None
-    return pos[:, :2] - pos[:, :2].mean(axis=0)
-
-
 def geometry_from_meta(record: dict, n_mics: int) -> ArrayGeometry | None:
-    """Find the array in one ``meta.jsonl`` record (explicit positions, or a radius).
+    """The array of one SpatialVCTK ``meta.jsonl`` record (``scene.array``), if it has ``n_mics``.
 
-    Looks at the top level and at a nested ``array``/``mic_array`` dict.
+    The simulator (``sepplug.data.spatial``) writes ``scene.array = {center, radius, num_mics}``
+    for a uniform circular array with mic 0 at angle 0 (``sepplug.data.room.mic_positions``).
     """
-    nested = [record[k] for k in ("array", "mic_array") if isinstance(record.get(k), dict)]
-    scopes = [record, *nested]
-    for scope in scopes:
-        for key in _POSITION_KEYS:
-            if key in scope:
-                pos = _positions_from(scope[key], n_mics)
-                if pos is not None:
-                    return ArrayGeometry(pos)
-    for scope in scopes:
-        for key in _RADIUS_KEYS:
-            if isinstance(scope.get(key), int | float):
-                n = next((int(scope[k]) for k in _N_MICS_KEYS if isinstance(scope.get(k), int)),
-                         n_mics)
-                if n == n_mics:
-                    return ArrayGeometry.circular(n_mics, float(scope[key]))
-    return None
+    array = (record.get("scene") or {}).get("array")
+    if not isinstance(array, dict) or not isinstance(array.get("radius"), int | float):
+        return None
+    if int(array.get("num_mics", n_mics)) != n_mics:
+        return None
+    return ArrayGeometry.circular(n_mics, float(array["radius"]))
 
 
 def load_geometry(data_dir: Path | str, n_mics: int) -> ArrayGeometry:
