@@ -188,6 +188,14 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
     esac
 fi
 
+# Two runs of the same experiment (same tag) would overwrite each other's training and
+# scoring: the second waits for the first, then finds its stages done.
+if [ "$stop_stage" -ge 5 ]; then
+    mkdir -p "$enh_exp"
+    exec 8>"$enh_exp/.lock"
+    flock -n 8 || { log "$enh_exp is in use by another run: waiting for it"; flock 8; }
+fi
+
 # ---- stage 5: separator training ----------------------------------------------
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     [ -f "$train_dir/wav.scp" ] || die "stage 5: $train_dir/wav.scp missing: run stages 1-4"
