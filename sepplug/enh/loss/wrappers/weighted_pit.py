@@ -1,0 +1,191 @@
+"""Rank-weighted PIT: hard-sample mining inside the batch (wSI-SNR).
+
+From "Mining hard samples locally and globally for improved speech separation": the
+per-example PIT losses ``l_b`` of a batch are sorted from best (lowest) to worst and rank
+``i`` (1 = best) gets ``w_i = i / Σ_j j``, so the worst example weighs most::
+
+    loss = Σ_i w_i l_(i)
+
+With equal losses (or ``B = 1``) this is PIT's mean. The permutation is ESPnet's
+``PITSolver``'s (called under ``no_grad``); the chosen permutation's losses are then
+recomputed with autograd (``N`` criterion calls, against ``N x N!`` for the search).
+
+Weighted validation (the paper's model selection): the same weights over the *whole*
+dev set. ESPnet's reporter averages each validation stat over batches weighted by batch
+size, so a per-batch rank weighting cannot give the set statistic. While validating
+(estimates carry no autograd graph, i.e. ``validate_one_epoch``'s ``no_grad``), this
+wrapper accumulates the per-example losses of the validation pass and reports under
+``<criterion>_weighted_set`` the *increment* of ``K x S_K`` (``S_K`` = rank-weighted
+statistic of the ``K`` examples seen so far) divided by the batch size. The reporter's
+batch-size-weighted mean of these increments telescopes to ``S`` of the whole dev set,
+exactly, for a single-process validation. Use it as::
+
+    best_model_criterion: [[valid, si_snr_loss_weighted_set, min]]
+
+Caveats (documented approximations): with DDP each rank ranks its own shard and the
+epoch value is the size-weighted mean of the shard statistics; ``DataParallel`` replicas
+share the accumulator (not supported); a non-finite loss makes the reporter drop that
+batch. The accumulator is reset when a validation call follows a training call.
+
+Reported stats: ``<criterion>`` PIT mean (comparable with ``pit`` runs),
+``<criterion>_weighted`` the batch rank-weighted loss that is optimised, and
+``<criterion>_weighted_set`` (validation only).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+from espnet2.enh.loss.criterions.abs_loss import AbsEnhLoss
+from espnet2.enh.loss.wrappers.pit_solver import PITSolver
+
+from sepplug.enh.loss.signals import check_signals, mean_criterion, stack_signals
+from sepplug.enh.loss.source_set import SourceSetLoss
+
+logger = logging.getLogger(__name__)
+
+OWNER = "wpit"
+
+
+def rank_weights(num: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """``w_i = i / Σ_j j`` for ranks ``i = 1..num`` (best to worst), shape ``(num,)``."""
+    ranks = torch.arange(1, num + 1, device=device, dtype=dtype)
+    return ranks / ranks.sum()
+
+
+def rank_weighted_loss(losses: torch.Tensor) -> torch.Tensor:
+    """``(B,)`` per-example losses -> scalar ``Σ_i w_i l_(i)``, ascending sort (best first).
+
+    Differentiable in the losses: the gradient w.r.t. the example of rank ``i`` is ``w_i``.
+    """
+    ordered, _ = torch.sort(losses)
+    return (ordered * rank_weights(losses.numel(), losses.device, losses.dtype)).sum()
+
+
+def rank_weighted_statistic(losses: np.ndarray) -> float:
+    """Rank-weighted statistic of a whole set of per-example losses (float64)."""
+    ordered = np.sort(np.asarray(losses, dtype=np.float64))
+    ranks = np.arange(1, ordered.size + 1, dtype=np.float64)
+    return float((ordered * ranks).sum() / ranks.sum())
+
+
+def set_statistic_key(criterion_name: str) -> str:
+    """Reporter key of the whole-dev-set statistic, for ``best_model_criterion``."""
+    return f"{criterion_name}_weighted_set"
+
+
+class WeightedPITSolver(PITSolver):
+    """PIT with rank-weighted batch reduction and whole-dev-set weighted validation.
+
+    Args:
+        criterion: any ESPnet pairwise criterion (``si_snr``, ``snr``, ``ci_sdr`` ...).
+        weight: weight of this loss in the model's sum of losses.
+        independent_perm, flexible_numspk: as ESPnet's ``PITSolver``.
+        set_statistic: report ``<criterion>_weighted_set`` while validating.
+    """
+
+    def __init__(
+        self,
+        criterion: AbsEnhLoss,
+        weight: float = 1.0,
+        independent_perm: bool = True,
+        flexible_numspk: bool = False,
+        set_statistic: bool = True,
+    ):
+        if not isinstance(criterion, AbsEnhLoss):
+            raise TypeError(
+                f"{OWNER}: criterion must be an ESPnet AbsEnhLoss (si_snr, snr, ci_sdr ...), "
+                f"got {type(criterion).__name__}"
+            )
+        if isinstance(criterion, SourceSetLoss):
+            raise TypeError(
+                f"{OWNER}: criterion '{criterion.name}' scores the whole set of outputs; "
+                "use it with wrapper 'output_regularizer'"
+            )
+        super().__init__(
+            criterion,
+            weight=weight,
+            independent_perm=independent_perm,
+            flexible_numspk=flexible_numspk,
+        )
+        self.set_statistic = set_statistic
+        self._set_losses: list[np.ndarray] = []
+        self._set_total = 0.0  # K x S_K of the examples accumulated so far
+        self._last_call_validating = False
+
+    def reset_set_statistic(self) -> None:
+        """Forget the accumulated validation losses (done automatically per validation)."""
+        self._set_losses = []
+        self._set_total = 0.0
+
+    def per_example_losses(
+        self, ref: list[torch.Tensor], inf: list[torch.Tensor], perm
+    ) -> torch.Tensor:
+        """PIT loss of each example under ``perm`` ``(B, N)`` (ref s <-> inf perm[b, s]): (B,)."""
+        if isinstance(perm, (list, tuple)):
+            perm = torch.stack([torch.as_tensor(p) for p in perm])
+        perm = perm.to(device=inf[0].device, dtype=torch.long)
+        num_spk = perm.shape[1]
+        refs = stack_signals(list(ref[:num_spk]), "ref", OWNER)  # (B, N, ...)
+        estimates = stack_signals(list(inf), "inf", OWNER)  # (B, M, ...)
+        batch_index = torch.arange(perm.shape[0], device=perm.device).unsqueeze(1)
+        return mean_criterion(self.criterion, refs, estimates[batch_index, perm])
+
+    def forward(
+        self,
+        ref: list[torch.Tensor],
+        inf: list[torch.Tensor],
+        others: dict | None = None,
+    ) -> tuple[torch.Tensor, dict, dict]:
+        """Rank-weighted PIT loss.
+
+        Args:
+            ref: ``[(B, ...)] x N`` references.
+            inf: ``[(B, ...)] x N`` estimates.
+            others: may hold ``perm`` (used when ``independent_perm`` is False).
+
+        Returns:
+            ``(weighted loss scalar, stats, {"perm": (B, N)})``.
+        """
+        others = others or {}
+        if len(ref) == 0 or len(inf) == 0:
+            raise ValueError(f"{OWNER}: ref and inf must be non-empty lists of (B, T) tensors")
+        if len(ref) != len(inf) and not (self.flexible_numspk and len(ref) > len(inf)):
+            raise ValueError(
+                f"{OWNER}: {len(ref)} references but {len(inf)} estimates (PIT pairs them "
+                "one to one; flexible_numspk: true allows extra dummy references)"
+            )
+        # Readable errors for mismatched batch sizes/lengths before ESPnet's asserts.
+        check_signals(list(inf) + list(ref[: len(inf)]), "ref/inf", OWNER)
+        with torch.no_grad():
+            _, stats, pit_others = super().forward(ref, inf, others)
+        per_example = self.per_example_losses(ref, inf, pit_others["perm"])  # (B,)
+        loss = rank_weighted_loss(per_example)
+        name = self.criterion.name
+        stats[name] = per_example.detach().mean()
+        stats[f"{name}_weighted"] = loss.detach()
+        validating = not any(t.requires_grad for t in inf)
+        if validating and self.set_statistic:
+            if not self._last_call_validating:
+                self.reset_set_statistic()
+            stats[set_statistic_key(name)] = self._accumulate(per_example.detach())
+        self._last_call_validating = validating
+        return loss, stats, pit_others
+
+    def _accumulate(self, losses: torch.Tensor) -> torch.Tensor:
+        """Add a validation batch; return ``(K S_K - K' S_K') / B`` (see module docstring)."""
+        batch = losses.detach().double().cpu().numpy()
+        if not np.all(np.isfinite(batch)):
+            logger.warning(
+                "%s: non-finite validation loss; %s will not equal the dev-set statistic",
+                OWNER,
+                set_statistic_key(self.criterion.name),
+            )
+        self._set_losses.append(batch)
+        everything = np.concatenate(self._set_losses)
+        total = rank_weighted_statistic(everything) * everything.size
+        increment = (total - self._set_total) / batch.size
+        self._set_total = total
+        return losses.new_tensor(increment)
