@@ -128,5 +128,5 @@ def run_python(
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=600,
     )

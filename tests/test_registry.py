@@ -181,7 +181,7 @@ def test_unknown_component_fails_with_espnet_error_listing_plugins(sites, tmp_pa
 def test_launcher_help_lists_plugin_choices(sites):
     proc = subprocess.run(
         [sys.executable, "-m", "sepplug.bin.enh_train", "--help"],
-        capture_output=True, text=True, timeout=240, env=plugin_env([sites["toy-sep-plugin"]]),
+        capture_output=True, text=True, timeout=600, env=plugin_env([sites["toy-sep-plugin"]]),
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "toy_sep" in proc.stdout
@@ -191,7 +191,7 @@ def test_launcher_help_lists_plugin_choices(sites):
 def test_sepplug_list_marks_providers(sites):
     proc = subprocess.run(
         [sys.executable, "-m", "sepplug.cli", "list"],
-        capture_output=True, text=True, timeout=240, env=plugin_env([sites["toy-sep-plugin"]]),
+        capture_output=True, text=True, timeout=600, env=plugin_env([sites["toy-sep-plugin"]]),
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
@@ -207,7 +207,7 @@ def test_sepplug_list_marks_providers(sites):
 def test_generic_launcher_runs_espnet_tools_with_plugins(sites):
     proc = subprocess.run(
         [sys.executable, "-m", "sepplug.launch", "-m", "espnet2.bin.enh_train", "--help"],
-        capture_output=True, text=True, timeout=240, env=plugin_env([sites["toy-sep-plugin"]]),
+        capture_output=True, text=True, timeout=600, env=plugin_env([sites["toy-sep-plugin"]]),
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "toy_sep" in proc.stdout and "mc_dprnn" in proc.stdout
