@@ -22,6 +22,13 @@ from pathlib import Path
 
 from sepplug.utils.atomic import atomic_write_text
 
+SUBSET_ORDER = {"test_easy": 0, "test_hard": 1, "test_both": 2}
+
+
+def subset_key(subset: str) -> tuple[int, str]:
+    """Order test subsets easy, hard, both, then the rest alphabetically."""
+    return SUBSET_ORDER.get(subset, len(SUBSET_ORDER)), subset
+
 
 def collect(expdir: Path) -> list[dict]:
     """One row per (model, subset): the summary metrics and where they came from."""
@@ -32,7 +39,7 @@ def collect(expdir: Path) -> list[dict]:
         row["model"] = enhanced.parent.name.removeprefix("enh_")
         row["subset"] = enhanced.name.removeprefix("enhanced_")
         rows.append(row)
-    return rows
+    return sorted(rows, key=lambda r: (r["model"], subset_key(r["subset"])))
 
 
 def _version(dist: str) -> str:
@@ -88,7 +95,7 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
     import numpy as np
 
     models = sorted({r["model"] for r in rows})
-    subsets = sorted({r["subset"] for r in rows})
+    subsets = sorted({r["subset"] for r in rows}, key=subset_key)
     value = {(r["model"], r["subset"]): r["si_sdri_mean"] for r in rows}
     width = 0.8 / max(len(models), 1)
     fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(subsets), 4.0))
