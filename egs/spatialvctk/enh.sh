@@ -47,19 +47,7 @@ help_message="Usage: $0 [--stage N] [--stop_stage N] [--nj N] [--ngpu N] [--fs 8
   [--train_variant erm|oracle_data|oracle_re:easy=W,hard=W,both=W|feabase]
   [--fs_config YAML] [--inference_model FILE] [--expdir DIR] [--data_opts OPTS]"
 
-while [ $# -gt 0 ]; do
-    case "$1" in
-        -h|--help) echo "$help_message"; exit 0 ;;
-        --*)
-            name=${1#--}; name=${name//-/_}
-            [ $# -ge 2 ] || die "option --$name needs a value"
-            if ! declare -p "$name" >/dev/null 2>&1; then
-                echo "$help_message" >&2; die "unknown option --$name"
-            fi
-            printf -v "$name" '%s' "$2"; shift 2 ;;
-        *) echo "$help_message" >&2; die "unexpected argument '$1'" ;;
-    esac
-done
+. utils/parse_options.sh
 
 . ./path.sh
 . ./cmd.sh

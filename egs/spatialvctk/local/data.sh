@@ -19,13 +19,7 @@ utts_per_speaker=20
 seed=0
 corpus_dir=db/embedded_corpus   # where the embedded corpus is generated
 
-while [ $# -gt 0 ]; do
-    name=${1#--}; name=${name//-/_}
-    if [ "${1:0:2}" != "--" ] || ! declare -p "$name" >/dev/null 2>&1 || [ $# -lt 2 ]; then
-        echo "local/data.sh: bad option '$1'" >&2; exit 2
-    fi
-    printf -v "$name" '%s' "$2"; shift 2
-done
+. utils/parse_options.sh
 
 . ./path.sh
 . ./cmd.sh
