@@ -180,3 +180,27 @@ def test_feabase_bad_config(tmp_path):
     with pytest.raises(FileNotFoundError, match="spk2.scp not found"):
         (fs_dir / "spk2.scp").unlink()
         FeabasePreprocessor(train=True, fs_dir=str(fs_dir), p=0.5)
+
+
+def test_pareto_front_and_plot(tmp_path):
+    from sepplug.bin import plot_pareto
+
+    pts = [{"tag": t, "family": "erm", "easy": e, "hard": h}
+           for t, e, h in [("a", 1.0, 5.0), ("b", 3.0, 3.0), ("c", 2.0, 2.0), ("d", 5.0, 1.0)]]
+    assert [p["tag"] for p in plot_pareto.pareto_front(pts)] == ["a", "b", "d"]
+    assert plot_pareto.family_of("mc_feabase_p0.5") == "feabase"
+    assert plot_pareto.family_of("mc_oracle_re_easy_1_hard_4") == "oracle_re"
+    assert plot_pareto.family_of("mc_erm") == "erm"
+    for tag, easy, hard in [("mc_erm", 3.0, 0.5), ("mc_feabase_p0.5", 2.5, 2.0),
+                            ("other_erm", 0.0, 1.0)]:
+        for subset, value in (("test_easy", easy), ("test_hard", hard)):
+            d = tmp_path / "exp" / f"enh_{tag}" / f"enhanced_{subset}" / "scoring"
+            d.mkdir(parents=True)
+            (d / "summary.json").write_text(json.dumps({"si_sdri_mean": value}))
+    png, md = tmp_path / "p.png", tmp_path / "p.md"
+    assert plot_pareto.main(["--expdir", str(tmp_path / "exp"), "--out", str(png),
+                             "--table", str(md), "--include", "mc_*"]) == 0
+    assert png.stat().st_size > 1000
+    assert "|mc_feabase_p0.5|feabase|2.50|2.00|" in md.read_text()
+    assert "other_erm" not in md.read_text()
+    assert plot_pareto.main(["--expdir", str(tmp_path / "none"), "--out", str(png)]) == 1

@@ -50,5 +50,6 @@ failed=0
 for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
 [ "$failed" = 0 ] || { log "ERROR: a run failed: see $expdir/run_feabase.*.log"; exit 1; }
 
-python3 -m sepplug.bin.plot_pareto --expdir "$expdir" --out pareto_si_sdri.png --table pareto.md
+python3 -m sepplug.bin.plot_pareto --expdir "$expdir" --out pareto_si_sdri.png --table pareto.md \
+    --include "train_enh_mc_dprnn_cpu_*"
 log "pareto_si_sdri.png, pareto.md"

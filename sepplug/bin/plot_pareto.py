@@ -30,9 +30,10 @@ def family_of(tag: str) -> str:
     return "erm"
 
 
-def collect(expdir: Path, easy: str, hard: str) -> list[dict]:
+def collect(expdir: Path, easy: str, hard: str, include: str = "*") -> list[dict]:
+    """Scored models whose tag matches the glob ``include``."""
     points = []
-    for model_dir in sorted(expdir.glob("enh_*")):
+    for model_dir in sorted(expdir.glob(f"enh_{include}")):
         files = [model_dir / f"enhanced_{s}" / "scoring" / "summary.json" for s in (easy, hard)]
         if not all(f.is_file() for f in files):
             continue
@@ -98,9 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--table", type=Path, default=None, help="markdown table")
     p.add_argument("--easy_set", default="test_easy")
     p.add_argument("--hard_set", default="test_hard")
+    p.add_argument("--include", default="*", help="glob over model tags, e.g. 'mc_dprnn_*'")
     p.add_argument("--title", default="FEABASE: easy vs hard SI-SDRi (SpatialVCTK)")
     args = p.parse_args(argv)
-    points = collect(args.expdir, args.easy_set, args.hard_set)
+    points = collect(args.expdir, args.easy_set, args.hard_set, args.include)
     if not points:
         print(f"plot_pareto: error: no model under {args.expdir} is scored on both "
               f"{args.easy_set} and {args.hard_set}", file=sys.stderr)
