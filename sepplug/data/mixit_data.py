@@ -466,12 +466,7 @@ def get_parser() -> argparse.ArgumentParser:
         "utt2num_sources). Deterministic in --seed; finished sets are skipped when rerun.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--corpus_dir", required=True, type=Path,
-                        help="VCTK or embedded-corpus dir (wav/, wav48/ or wav48_silence_trimmed/)")
-    parser.add_argument("--out_dir", default=Path("data"), type=Path, help="data dirs root")
-    parser.add_argument("--wav_dir", default=None, type=Path,
-                        help="audio root (default: 'wav' beside --out_dir)")
-    parser.add_argument("--fs", type=int, default=8000, help="sample rate (Hz)")
+    vctk.add_corpus_arguments(parser, fs=8000)
     parser.add_argument("--segment", type=float, default=3.0, help="example length (s)")
     parser.add_argument("--n_train", type=int, default=2000, help="train MoM examples")
     parser.add_argument("--n_dev", type=int, default=200, help="dev MoM examples")
@@ -480,14 +475,8 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max_sources", type=int, default=3, help="sources per mixture, max")
     parser.add_argument("--max_gain_db", type=float, default=5.0,
                         help="source levels spread over ±max_gain_db/2 dB")
-    parser.add_argument("--seed", type=int, default=0, help="seed of everything")
     parser.add_argument("--dtype", choices=["pcm16", "float32"], default="pcm16",
                         help="wav sample format (pcm16: exact sums; float32: to 1 ulp)")
-    parser.add_argument("--mic", default="mic1", help="VCTK 0.92 mic (mic1|mic2)")
-    parser.add_argument("--num_dev_speakers", type=int, default=None,
-                        help="dev speakers when the corpus has no splits/ (default 10%%, >= 2)")
-    parser.add_argument("--num_test_speakers", type=int, default=None,
-                        help="test speakers when the corpus has no splits/ (default 10%%, >= 2)")
     return parser
 
 

@@ -448,13 +448,7 @@ def get_parser() -> argparse.ArgumentParser:
         "--nj; finished sets are skipped when rerun.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--corpus_dir", "--vctk_dir", dest="corpus_dir", required=True,
-                        type=Path, help="VCTK or embedded-corpus dir (wav/, wav48/ or "
-                        "wav48_silence_trimmed/ of <spk>/*.wav|*.flac)")
-    parser.add_argument("--out_dir", default=Path("data"), type=Path, help="data dirs root")
-    parser.add_argument("--wav_dir", default=None, type=Path,
-                        help="audio root (default: 'wav' beside --out_dir)")
-    parser.add_argument("--fs", type=int, default=16000, help="sample rate (Hz), e.g. 8000")
+    vctk.add_corpus_arguments(parser, fs=16000)
     parser.add_argument("--segment", type=float, default=4.0, help="mixture length (s)")
     parser.add_argument("--n_train", type=int, default=1000, help="train mixtures")
     parser.add_argument("--n_dev", type=int, default=100, help="dev mixtures")
@@ -465,7 +459,6 @@ def get_parser() -> argparse.ArgumentParser:
                         help="subset shares of train")
     parser.add_argument("--dev_ratios", default=None, help="subset shares of dev "
                         "(default: --train_ratios)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of everything")
     parser.add_argument("--nj", type=int, default=1, help="parallel simulation jobs")
     parser.add_argument("--cmd", default=None, help="Kaldi-style job runner, e.g. "
                         "'tools/utils/run.pl' or 'tools/utils/slurm.pl' (default: local "
@@ -482,11 +475,6 @@ def get_parser() -> argparse.ArgumentParser:
                         help="D_hard: sources closer than this (degrees)")
     parser.add_argument("--max_sir", type=float, default=5.0,
                         help="max level difference of the dry sources (dB)")
-    parser.add_argument("--mic", default="mic1", help="VCTK 0.92 mic (mic1|mic2)")
-    parser.add_argument("--num_dev_speakers", type=int, default=None,
-                        help="dev speakers when the corpus has no splits/ (default 10%%, >= 2)")
-    parser.add_argument("--num_test_speakers", type=int, default=None,
-                        help="test speakers when the corpus has no splits/ (default 10%%, >= 2)")
     return parser
 
 

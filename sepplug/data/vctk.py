@@ -13,6 +13,7 @@ them (the embedded corpus does); otherwise :func:`make_splits` draws them from a
 
 from __future__ import annotations
 
+import argparse
 import logging
 import re
 from dataclasses import dataclass
@@ -187,3 +188,20 @@ def check_splits(splits: dict[str, list[str]], corpus: dict[str, list[Utterance]
             if spk not in corpus:
                 raise DataError(f"split {name} names speaker {spk}, who has no audio")
             seen[spk] = name
+
+
+def add_corpus_arguments(parser: argparse.ArgumentParser, fs: int) -> None:
+    """Options shared by every generator that reads a VCTK-layout corpus into data dirs."""
+    parser.add_argument("--corpus_dir", "--vctk_dir", dest="corpus_dir", required=True,
+                        type=Path, help="VCTK or embedded-corpus dir (wav/, wav48/ or "
+                        "wav48_silence_trimmed/ of <spk>/*.wav|*.flac)")
+    parser.add_argument("--out_dir", default=Path("data"), type=Path, help="data dirs root")
+    parser.add_argument("--wav_dir", default=None, type=Path,
+                        help="audio root (default: 'wav' beside --out_dir)")
+    parser.add_argument("--fs", type=int, default=fs, help="sample rate (Hz)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of everything")
+    parser.add_argument("--mic", default="mic1", help="VCTK 0.92 mic (mic1|mic2)")
+    parser.add_argument("--num_dev_speakers", type=int, default=None,
+                        help="dev speakers when the corpus has no splits/ (default 10%%, >= 2)")
+    parser.add_argument("--num_test_speakers", type=int, default=None,
+                        help="test speakers when the corpus has no splits/ (default 10%%, >= 2)")
