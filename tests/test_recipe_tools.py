@@ -191,6 +191,9 @@ def test_pareto_front_and_plot(tmp_path):
     assert plot_pareto.family_of("mc_feabase_p0.5") == "feabase"
     assert plot_pareto.family_of("mc_oracle_re_easy_1_hard_4") == "oracle_re"
     assert plot_pareto.family_of("mc_erm") == "erm"
+    re_point = {"tag": "mc_oracle_re_hard_4", "family": "oracle_re"}
+    assert plot_pareto.point_label(re_point) == "hard_4"
+    assert plot_pareto.point_label({"tag": "mc_1ch", "family": "erm"}) == "erm"
     for tag, easy, hard in [("mc_erm", 3.0, 0.5), ("mc_feabase_p0.5", 2.5, 2.0),
                             ("other_erm", 0.0, 1.0)]:
         for subset, value in (("test_easy", easy), ("test_hard", hard)):

@@ -30,6 +30,13 @@ def family_of(tag: str) -> str:
     return "erm"
 
 
+def point_label(point: dict) -> str:
+    """What distinguishes a point within its family: the tag after the family name."""
+    tag, fam = point["tag"], point["family"]
+    rest = tag[tag.find(fam) + len(fam):].strip("_") if fam in tag else ""
+    return rest or fam
+
+
 def collect(expdir: Path, easy: str, hard: str, include: str = "*") -> list[dict]:
     """Scored models whose tag matches the glob ``include``."""
     points = []
@@ -70,7 +77,7 @@ def plot(points: list[dict], out: Path, title: str) -> None:
             ax.plot([p["easy"] for p in front], [p["hard"] for p in front], c=color, lw=1,
                     alpha=0.7)
         for p in pts:
-            ax.annotate(p["tag"].split("_")[-1], (p["easy"], p["hard"]), fontsize=6,
+            ax.annotate(point_label(p), (p["easy"], p["hard"]), fontsize=6,
                         xytext=(3, 3), textcoords="offset points")
     ax.set_xlabel("test_easy SI-SDRi (dB)  [spatial cue only]")
     ax.set_ylabel("test_hard SI-SDRi (dB)  [timbre cue only]")
