@@ -14,8 +14,7 @@ set -euo pipefail
 # The whole script is one compound command, so bash parses it before running it:
 # editing enh.sh while a long stage runs cannot derail the running instance.
 {
-log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') ($(basename "$0"):${BASH_LINENO[0]}) $*"; }
-die() { log "ERROR: $*" >&2; exit 1; }
+. utils/recipe_lib.sh
 
 # ---- options (override on the command line: --name value) ----------------
 stage=1
@@ -64,8 +63,6 @@ enh_exp=$expdir/enh_$tag
 fs_exp=$expdir/$fs_tag
 mkdir -p "$expdir"
 
-done_mark() { mkdir -p "$1" && touch "$1/.done.$2"; }
-is_done() { [ -f "$1/.done.$2" ]; }
 
 # The data dir a model reads for set $1 (ref-mic copy for 1-channel models).
 input_dir() {

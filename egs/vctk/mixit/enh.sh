@@ -16,8 +16,7 @@ set -euo pipefail
 # The whole script is one compound command, so bash parses it before running it:
 # editing enh.sh while a long stage runs cannot derail the running instance.
 {
-log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') ($(basename "$0"):${BASH_LINENO[0]}) $*"; }
-die() { log "ERROR: $*" >&2; exit 1; }
+. utils/recipe_lib.sh
 
 # ---- options (override on the command line: --name value) ----------------
 stage=1
@@ -57,8 +56,6 @@ enh_exp=$expdir/enh_$tag
 stats_dir=$expdir/enh_stats_${fs}_${train_set}
 mkdir -p "$expdir"
 
-done_mark() { mkdir -p "$1" && touch "$1/.done.$2"; }
-is_done() { [ -f "$1/.done.$2" ]; }
 
 data_args() {  # $1 train|valid, $2 data dir: MoM as speech_mix, the 2 mixtures as refs
     echo "--$1_data_path_and_name_and_type $2/wav.scp,speech_mix,sound"
