@@ -206,4 +206,28 @@ def test_pareto_front_and_plot(tmp_path):
     assert png.stat().st_size > 1000
     assert "|mc_feabase_p0.5|feabase|2.50|2.00|" in md.read_text()
     assert "other_erm" not in md.read_text()
+    assert plot_pareto.main(["--expdir", str(tmp_path / "exp"), "--out", str(png),
+                             "--table", str(md), "--exclude", "*feabase*"]) == 0
+    assert "other_erm" in md.read_text() and "feabase" not in md.read_text()
     assert plot_pareto.main(["--expdir", str(tmp_path / "none"), "--out", str(png)]) == 1
+
+
+def test_fs_table2_reads_both_test_sets_and_names_what_is_missing(tmp_path, capsys):
+    from sepplug.bin import fs_table2
+
+    for tag, orig, fs in [("spatial", 8.0, 1.5), ("timbre", 3.0, 2.75)]:
+        for subset, value in (("test_both", orig), ("test_both_fs", fs)):
+            d = tmp_path / "exp" / f"enh_{tag}" / f"enhanced_{subset}" / "scoring"
+            d.mkdir(parents=True)
+            (d / "summary.json").write_text(json.dumps({"si_sdri_mean": value, "num_utts": 4}))
+    out = tmp_path / "t.md"
+    args = ["--expdir", str(tmp_path / "exp"), "--model", "spatial=spatial-only",
+            "--model", "timbre=timbre-only", "--out", str(out)]
+    assert fs_table2.main(args) == 0
+    text = out.read_text()
+    assert "|spatial-only|8.00|1.50|-6.50|4|" in text
+    assert "|timbre-only|3.00|2.75|-0.25|4|" in text
+    assert fs_table2.main([*args[:2], "--model", "nothere=x"]) == 1
+    assert "enh_nothere/enhanced_test_both/scoring/summary.json not found" in capsys.readouterr().err
+    assert fs_table2.main([*args[:2], "--model", "spatial"]) == 1
+    assert "expected TAG=LABEL" in capsys.readouterr().err

@@ -24,6 +24,7 @@ import torch
 from sepplug.augment.audio_io import write_audio
 from sepplug.augment.source_pairs import load_pair, normalization_gain, scan_source_pairs
 from sepplug.augment.wave_cyclegan import WaveGenerator
+from sepplug.data.kaldi_dir import FS_CATEGORY
 from sepplug.utils.kaldi_files import read_kv, write_kv, write_spk2utt
 
 logger = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ def apply_to_data_dir(
     wav_dir: Path | str | None = None,
     categories: Iterable[str] | None = ("both",),
     suffix: str = "_fs",
-    category: str = "fs",
+    category: str = FS_CATEGORY,
     progress: bool = True,
 ) -> int:
     """Transform the pairs of ``in_dir`` (of ``categories``; all when None) into a new

@@ -11,6 +11,7 @@ of the family beats on both axes) is drawn as a line.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import sys
 from collections.abc import Sequence
@@ -37,10 +38,13 @@ def point_label(point: dict) -> str:
     return rest or fam
 
 
-def collect(expdir: Path, easy: str, hard: str, include: str = "*") -> list[dict]:
-    """Scored models whose tag matches the glob ``include``."""
+def collect(expdir: Path, easy: str, hard: str, include: str = "*",
+            exclude: Sequence[str] = ()) -> list[dict]:
+    """Scored models whose tag matches the glob ``include`` and none of ``exclude``."""
     points = []
     for model_dir in sorted(expdir.glob(f"enh_{include}")):
+        if any(fnmatch.fnmatchcase(model_dir.name.removeprefix("enh_"), x) for x in exclude):
+            continue
         files = [model_dir / f"enhanced_{s}" / "scoring" / "summary.json" for s in (easy, hard)]
         if not all(f.is_file() for f in files):
             continue
@@ -107,9 +111,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--easy_set", default="test_easy")
     p.add_argument("--hard_set", default="test_hard")
     p.add_argument("--include", default="*", help="glob over model tags, e.g. 'mc_dprnn_*'")
+    p.add_argument("--exclude", action="append", default=[],
+                   help="glob over model tags to leave out; repeatable")
     p.add_argument("--title", default="FEABASE: easy vs hard SI-SDRi (SpatialVCTK)")
     args = p.parse_args(argv)
-    points = collect(args.expdir, args.easy_set, args.hard_set, args.include)
+    points = collect(args.expdir, args.easy_set, args.hard_set, args.include, args.exclude)
     if not points:
         print(f"plot_pareto: error: no model under {args.expdir} is scored on both "
               f"{args.easy_set} and {args.hard_set}", file=sys.stderr)

@@ -28,6 +28,7 @@ from sepplug.data.errors import DataError
 SCP_FILES = ("wav.scp", "spk1.scp", "spk2.scp", "spk1_mc.scp", "spk2_mc.scp")
 TABLE_FILES = SCP_FILES + ("utt2spk", "spk2utt", "utt2category", "utt2angle")
 CATEGORIES = ("easy", "hard", "both")
+FS_CATEGORY = "fs"  #: utterances written by sepplug.augment.fs_apply (feature-suppressed)
 
 
 def c_sorted(keys: Iterable[str]) -> list[str]:

@@ -28,7 +28,7 @@ from typing import Any
 
 import soundfile as sf
 
-from sepplug.data.kaldi_dir import CATEGORIES
+from sepplug.data.kaldi_dir import CATEGORIES, FS_CATEGORY
 
 REQUIRED = ("wav.scp", "utt2spk", "spk2utt")
 _PER_UTT = re.compile(r"^(wav|spk\d+|spk\d+_mc|noise\d+|dereverb\d+)\.scp$|^utt2\w+$|^text$")
@@ -97,10 +97,11 @@ def check_values(data_dir: Path, tables: dict[str, dict[str, str]], report: Repo
         for spk in sorted(set(inverse) | set(spk2utt)):
             if sorted(inverse.get(spk, [])) != spk2utt.get(spk, []):
                 report.error(data_dir / "spk2utt", f"speaker {spk}: does not match utt2spk")
+    known = (*CATEGORIES, FS_CATEGORY)
     for key, value in tables.get("utt2category", {}).items():
-        if value not in CATEGORIES:
+        if value not in known:
             report.error(data_dir / "utt2category",
-                         f"key {key}: category '{value}' is not one of {', '.join(CATEGORIES)}")
+                         f"key {key}: category '{value}' is not one of {', '.join(known)}")
     for key, value in tables.get("utt2angle", {}).items():
         try:
             ok = 0.0 <= float(value) <= 180.0

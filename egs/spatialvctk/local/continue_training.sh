@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Continue a finished separator training for more epochs under a new tag, keeping the old one.
+#
+#   local/continue_training.sh --src_tag T --dst_tag T2 --max_epoch N [--enh_args ARGS]
+#       [run.sh options: the same --train_variant / --fs_config as the source run]
+#
+# Copies exp/enh_<src_tag>'s ESPnet state (checkpoint.pth: model, optimizer, scheduler,
+# epoch) to exp/enh_<dst_tag>, then runs stages 5-6 with --max_epoch N; ESPnet resumes at the
+# next epoch. ESPnet seeds each epoch's batches from seed + epoch, so this follows the same
+# schedule as one N-epoch run from scratch, at the cost of the extra epochs only.
+set -euo pipefail
+{
+. utils/recipe_lib.sh
+src_tag=""
+dst_tag=""
+max_epoch=""
+enh_args=""
+expdir=exp
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --src_tag) src_tag=$2; shift 2 ;;
+        --dst_tag) dst_tag=$2; shift 2 ;;
+        --max_epoch) max_epoch=$2; shift 2 ;;
+        --expdir) expdir=$2; shift 2 ;;
+        --enh_args) enh_args=$2; shift 2 ;;
+        *) break ;;
+    esac
+done
+[ -n "$src_tag" ] && [ -n "$dst_tag" ] && [ -n "$max_epoch" ] \
+    || die "usage: $0 --src_tag T --dst_tag T2 --max_epoch N [run.sh options]"
+src=$expdir/enh_$src_tag
+dst=$expdir/enh_$dst_tag
+[ -f "$src/checkpoint.pth" ] || die "$src/checkpoint.pth missing: train $src_tag first"
+if [ ! -f "$dst/checkpoint.pth" ]; then
+    log "copy the training state of $src -> $dst"
+    rm -rf "$dst.tmp" && mkdir -p "$dst.tmp"
+    cp -a "$src/checkpoint.pth" "$src/config.yaml" "$dst.tmp/"
+    cp -a "$src/train.log" "$dst.tmp/train.first_part.log"
+    cp -a "$src"/*epoch.pth "$dst.tmp/" 2>/dev/null || true
+    [ -d "$src/images" ] && cp -a "$src/images" "$dst.tmp/"
+    mv "$dst.tmp" "$dst"
+fi
+./run.sh --stage 5 --stop-stage 6 --expdir "$expdir" --tag "$dst_tag" \
+    --enh_args "--max_epoch $max_epoch $enh_args" "$@"
+exit 0
+}

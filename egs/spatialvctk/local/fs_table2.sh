@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# FEABASE Table 2 on held-out data: does the FS model remove the spatial cue and keep timbre?
+#
+#   local/fs_table2.sh [--fs_tag fs_cyclegan] [--test_set test_both] [--expdir exp]
+#
+#  (b) angle between the two sources of --test_set before and after the FS model
+#      (SRP-PHAT on GCC-PHAT, share of pairs < 20 deg): exp/<fs_tag>/table2b_<test_set>.txt
+#  (a) SI-SDRi of a spatial-only separator (6-ch mc_dprnn trained on D_easy only, where two
+#      copies of one speaker differ only in direction) and a timbre-only separator (stock
+#      1-ch dprnn on the reference mic: it cannot see direction) on --test_set and on its
+#      FS-transformed copy; ERM mc_dprnn beside them: exp/<fs_tag>/table2a_<test_set>.md
+#
+# Needs: stage 3 (exp/<fs_tag>/model.pth), and the ERM runs of run.sh (mc_dprnn, ref-mic
+# dprnn); trains the spatial-only separator when it is missing.
+set -euo pipefail
+{
+. utils/recipe_lib.sh
+fs_tag=fs_cyclegan
+test_set=test_both
+expdir=exp
+datadir=data
+enh_config=conf/tuning/train_enh_mc_dprnn_cpu.yaml
+refmic_config=conf/tuning/train_enh_dprnn_refmic.yaml
+. utils/parse_options.sh
+. ./path.sh
+
+fs_exp=$expdir/$fs_tag
+fs_set=${test_set}_${fs_tag}
+model_tag() { echo "$(basename "$1" .yaml)_$2"; }
+spatial_tag=spatial_only_$(basename "$enh_config" .yaml)
+erm_tag=$(model_tag "$enh_config" erm)
+timbre_tag=$(model_tag "$refmic_config" erm)
+[ -f "$fs_exp/model.pth" ] || die "$fs_exp/model.pth missing: run stage 3 with --fs_config"
+
+# The FS-transformed test set, as a data dir beside the others (references transformed too).
+if ! is_done "$datadir/$fs_set" fs_apply; then
+    log "transform the sources of $datadir/$test_set -> $datadir/$fs_set"
+    rm -rf "$datadir/$fs_set"
+    python3 -m sepplug.bin.fs_apply --model "$fs_exp/model.pth" --in_dir "$datadir/$test_set" \
+        --out_dir "$datadir/$fs_set" --categories both easy hard --no_progress
+    done_mark "$datadir/$fs_set" fs_apply
+fi
+
+log "Table 2 (b): source angles before/after FS"
+python3 -m sepplug.bin.fs_verify --dir "$datadir/$test_set" --dir2 "$datadir/$fs_set" \
+    --suffix _fs --no_progress >"$fs_exp/table2b_$test_set.txt.tmp"
+mv "$fs_exp/table2b_$test_set.txt.tmp" "$fs_exp/table2b_$test_set.txt"
+
+log "Table 2 (a): separators on $test_set and $fs_set"
+common=(--expdir "$expdir" --datadir "$datadir" --test_sets "$test_set $fs_set")
+# Spatial-only separator: D_easy only (oracle_re list with weight 0 on the other subsets).
+./run.sh --stage 4 --stop-stage 6 --enh_config "$enh_config" --tag "$spatial_tag" \
+    --train_variant oracle_re:easy=1,hard=0,both=0 "${common[@]}" \
+    >"$expdir/table2.$spatial_tag.log" 2>&1 &
+./run.sh --stage 6 --stop-stage 6 --enh_config "$enh_config" --tag "$erm_tag" "${common[@]}" \
+    >"$expdir/table2.$erm_tag.log" 2>&1 &
+./run.sh --stage 2 --stop-stage 6 --enh_config "$refmic_config" --tag "$timbre_tag" \
+    --input_channels ref "${common[@]}" >"$expdir/table2.$timbre_tag.log" 2>&1 &
+failed=0
+for pid in $(jobs -p); do wait "$pid" || failed=1; done
+[ "$failed" = 0 ] || die "a Table 2 run failed: see $expdir/table2.*.log"
+
+python3 -m sepplug.bin.fs_table2 --expdir "$expdir" --orig "$test_set" --transformed "$fs_set" \
+    --model "$spatial_tag=spatial-only: 6-ch mc_dprnn trained on D_easy" \
+    --model "$timbre_tag=timbre-only: 1-ch dprnn (reference mic)" \
+    --model "$erm_tag=ERM: 6-ch mc_dprnn on D_all" \
+    --out "$fs_exp/table2a_$test_set.md"
+log "$fs_exp/table2a_$test_set.md, $fs_exp/table2b_$test_set.txt"
+cat "$fs_exp/table2a_$test_set.md" "$fs_exp/table2b_$test_set.txt"
+exit 0
+}
