@@ -228,6 +228,7 @@ def test_fs_table2_reads_both_test_sets_and_names_what_is_missing(tmp_path, caps
     assert "|spatial-only|8.00|1.50|-6.50|4|" in text
     assert "|timbre-only|3.00|2.75|-0.25|4|" in text
     assert fs_table2.main([*args[:2], "--model", "nothere=x"]) == 1
-    assert "enh_nothere/enhanced_test_both/scoring/summary.json not found" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "enh_nothere/enhanced_test_both/scoring/summary.json not found" in err
     assert fs_table2.main([*args[:2], "--model", "spatial"]) == 1
     assert "expected TAG=LABEL" in capsys.readouterr().err
