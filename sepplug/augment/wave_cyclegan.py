@@ -121,6 +121,14 @@ class WaveGenerator(nn.Module):
         return x + self.output(self.blocks(self.input(x)))
 
 
+def pair_stft(x: torch.Tensor, n_fft: int, hop_length: int, window: torch.Tensor) -> torch.Tensor:
+    """STFT of a batch of source pairs: ``(B, 2C, T)`` → complex ``(B, 2, C, F, N)``."""
+    batch, channels, length = x.shape
+    spec = torch.stft(x.reshape(batch * channels, length), n_fft, hop_length, window=window,
+                      return_complex=True)
+    return spec.reshape(batch, 2, channels // 2, *spec.shape[-2:])
+
+
 class TimeDiscriminator(nn.Module):
     """Dilated conv stack on the waveform (dilation 1, 2, 4, ...).
 
@@ -197,10 +205,7 @@ class STFTDiscriminator(nn.Module):
 
     def features(self, x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
         """``(B, 2C, T)`` → ``(B, 2C + 4(C-1), F, N)``."""
-        batch, channels, length = x.shape
-        spec = torch.stft(x.reshape(batch * channels, length), self.n_fft, self.hop_length,
-                          window=self.window, return_complex=True)
-        spec = spec.reshape(batch, 2, channels // 2, *spec.shape[-2:])  # (B, 2, C, F, N)
+        spec = pair_stft(x, self.n_fft, self.hop_length, self.window)  # (B, 2, C, F, N)
         log_mag = torch.log(spec.abs() + eps).flatten(1, 2)
         rel = spec[:, :, 1:] * spec[:, :, :1].conj()
         rel = rel / (rel.abs() + eps)  # (B, 2, C-1, F, N) unit phasors
@@ -261,10 +266,7 @@ class SpatialDiscriminator(nn.Module):
 
     def features(self, x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
         """``(B, 2C, T)`` → ``(B, 6(C-1), F)``."""
-        batch, channels, length = x.shape
-        spec = torch.stft(x.reshape(batch * channels, length), self.n_fft, self.hop_length,
-                          window=self.window, return_complex=True)
-        spec = spec.reshape(batch, 2, channels // 2, *spec.shape[-2:])  # (B, 2, C, F, N)
+        spec = pair_stft(x, self.n_fft, self.hop_length, self.window)  # (B, 2, C, F, N)
         cross = spec[:, :, 1:] * spec[:, :, :1].conj()  # (B, 2, C-1, F, N)
         phi = cross.sum(-1) / (cross.abs().sum(-1) + eps)  # (B, 2, C-1, F)
         match = phi[:, 0] * phi[:, 1].conj()  # (B, C-1, F)
