@@ -200,11 +200,15 @@ def test_pareto_front_and_plot(tmp_path):
             d = tmp_path / "exp" / f"enh_{tag}" / f"enhanced_{subset}" / "scoring"
             d.mkdir(parents=True)
             (d / "summary.json").write_text(json.dumps({"si_sdri_mean": value}))
+    # per-utterance scores of one point: values 1, 3 -> standard error 1
+    (tmp_path / "exp" / "enh_mc_erm" / "enhanced_test_hard" / "scoring" / "per_utt.tsv"
+     ).write_text("utt\tsi_sdr\tsi_sdri\na\t0\t1\nb\t0\t3\n")
     png, md = tmp_path / "p.png", tmp_path / "p.md"
     assert plot_pareto.main(["--expdir", str(tmp_path / "exp"), "--out", str(png),
                              "--table", str(md), "--include", "mc_*"]) == 0
     assert png.stat().st_size > 1000
     assert "|mc_feabase_p0.5|feabase|2.50|2.00|" in md.read_text()
+    assert "|mc_erm|erm|3.00|0.50 ± 1.00|" in md.read_text()
     assert "other_erm" not in md.read_text()
     assert plot_pareto.main(["--expdir", str(tmp_path / "exp"), "--out", str(png),
                              "--table", str(md), "--exclude", "*feabase*"]) == 0

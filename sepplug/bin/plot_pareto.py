@@ -50,8 +50,25 @@ def collect(expdir: Path, easy: str, hard: str, include: str = "*",
             continue
         e, h = (json.loads(f.read_text())["si_sdri_mean"] for f in files)
         tag = model_dir.name.removeprefix("enh_")
-        points.append({"tag": tag, "family": family_of(tag), "easy": e, "hard": h})
+        e_err, h_err = (standard_error(f.with_name("per_utt.tsv")) for f in files)
+        points.append({"tag": tag, "family": family_of(tag), "easy": e, "hard": h,
+                       "easy_se": e_err, "hard_se": h_err})
     return points
+
+
+def standard_error(per_utt: Path, column: str = "si_sdri") -> float:
+    """Standard error of the mean of ``column`` in a scoring ``per_utt.tsv`` (nan if absent):
+    how far apart two models must be before the difference means something."""
+    if not per_utt.is_file():
+        return float("nan")
+    lines = per_utt.read_text().splitlines()
+    index = lines[0].split("\t").index(column)
+    values = [float(line.split("\t")[index]) for line in lines[1:] if line]
+    if len(values) < 2:
+        return float("nan")
+    mean = sum(values) / len(values)
+    var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+    return (var / len(values)) ** 0.5
 
 
 def pareto_front(points: list[dict]) -> list[dict]:
@@ -74,6 +91,10 @@ def plot(points: list[dict], out: Path, title: str) -> None:
         if not pts:
             continue
         color, marker = STYLE[fam]
+        ax.errorbar([p["easy"] for p in pts], [p["hard"] for p in pts],
+                    xerr=[p.get("easy_se", 0.0) for p in pts],
+                    yerr=[p.get("hard_se", 0.0) for p in pts],
+                    fmt="none", ecolor=color, elinewidth=0.6, alpha=0.5, zorder=2)
         ax.scatter([p["easy"] for p in pts], [p["hard"] for p in pts], c=color, marker=marker,
                    s=70 if marker == "*" else 40, label=fam, zorder=3)
         front = pareto_front(pts)
@@ -96,10 +117,15 @@ def plot(points: list[dict], out: Path, title: str) -> None:
 
 
 def table(points: list[dict]) -> str:
+    """Markdown table; ``± x`` is the standard error over utterances when known."""
+    def cell(p: dict, key: str) -> str:
+        se = p.get(f"{key}_se", float("nan"))
+        return f"{p[key]:.2f}" + ("" if se != se else f" ± {se:.2f}")
+
     lines = ["|model|family|test_easy SI-SDRi|test_hard SI-SDRi|",
              "|---|---|---|---|"]
     for p in sorted(points, key=lambda p: (FAMILIES.index(p["family"]), p["tag"])):
-        lines.append(f"|{p['tag']}|{p['family']}|{p['easy']:.2f}|{p['hard']:.2f}|")
+        lines.append(f"|{p['tag']}|{p['family']}|{cell(p, 'easy')}|{cell(p, 'hard')}|")
     return "\n".join(lines) + "\n"
 
 
