@@ -16,6 +16,7 @@ dst_tag=""
 max_epoch=""
 enh_args=""
 expdir=exp
+rest=()                       # run.sh options, passed on (--enh_args is merged, wherever it is)
 while [ $# -gt 0 ]; do
     case "$1" in
         --src_tag) src_tag=$2; shift 2 ;;
@@ -23,7 +24,7 @@ while [ $# -gt 0 ]; do
         --max_epoch) max_epoch=$2; shift 2 ;;
         --expdir) expdir=$2; shift 2 ;;
         --enh_args) enh_args=$2; shift 2 ;;
-        *) break ;;
+        *) rest+=("$1"); shift ;;
     esac
 done
 [ -n "$src_tag" ] && [ -n "$dst_tag" ] && [ -n "$max_epoch" ] \
@@ -41,6 +42,6 @@ if [ ! -f "$dst/checkpoint.pth" ]; then
     mv "$dst.tmp" "$dst"
 fi
 ./run.sh --stage 5 --stop-stage 6 --expdir "$expdir" --tag "$dst_tag" \
-    --enh_args "--max_epoch $max_epoch $enh_args" "$@"
+    "${rest[@]}" --enh_args "--max_epoch $max_epoch $enh_args"
 exit 0
 }
