@@ -177,8 +177,10 @@ def apply_to_data_dir(
         meta = _meta_by_utt(in_dir / "meta.jsonl")
         with open(tmp_dir / "meta.jsonl", "w", encoding="utf-8") as f:
             for old, new in sorted(new_ids.items(), key=lambda kv: kv[1]):
-                record = {**meta.get(old, {}), "utt": new, "source_utt": old,
+                record = {**meta.get(old, {}), "key": new, "source_utt": old,
                           "category": category, "fs_model": suppressor.source}
+                if "utt" in record:
+                    record["utt"] = new
                 f.write(json.dumps(record) + "\n")
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
