@@ -24,6 +24,7 @@ from sepplug.augment.wave_cyclegan import (
     TimeDiscriminator,
     WaveCycleGAN,
     WaveGenerator,
+    XCorrDiscriminator,
 )
 from sepplug.bin import fs_apply, fs_train
 from sepplug.data.validate import validate
@@ -158,6 +159,21 @@ def test_spatial_discriminator_features_tell_one_direction_from_two():
                                torch.ones(5, 31), atol=0.1, rtol=0)
     assert disc.features(two_dir)[0, match_real, 1:-1].mean() < 0.2
     # |Phi| <= 1 for any input, scores per frequency patch
+    rand = torch.randn(2, 12, 999)
+    assert disc.features(rand).abs().max() <= 1.0 + 1e-5
+    assert disc(rand).shape[:2] == (2, 1) and torch.isfinite(disc(rand)).all()
+
+
+def test_xcorr_discriminator_peaks_at_each_sources_delays():
+    disc = XCorrDiscriminator(12, hidden=8, n_layers=3, max_lag=4.0, lag_step=0.5)
+    here, there = [0, 1, 2, 1, 0, -1], [0, -2, -3, -1, 2, 3]
+    pair = torch.cat([_delayed_noise(here, 4000, 1), _delayed_noise(there, 4000, 2)])[None]
+    feats = disc.features(pair)
+    lags = torch.arange(-4.0, 4.25, 0.5)
+    assert feats.shape == (1, 3 * 5, len(lags))
+    assert lags[feats[0, :5].argmax(-1)].tolist() == here[1:]
+    assert lags[feats[0, 5:10].argmax(-1)].tolist() == there[1:]
+    torch.testing.assert_close(feats[0, 10:], feats[0, :5] * feats[0, 5:10])
     rand = torch.randn(2, 12, 999)
     assert disc.features(rand).abs().max() <= 1.0 + 1e-5
     assert disc(rand).shape[:2] == (2, 1) and torch.isfinite(disc(rand)).all()
@@ -339,7 +355,8 @@ def test_config_rejects_unknown_keys(tmp_path):
         FSConfig.from_yaml(bad)
 
 
-@pytest.mark.parametrize("name", ["fs_cyclegan.yaml", "fs_cyclegan_cpu.yaml"])
+@pytest.mark.parametrize("name", ["fs_cyclegan.yaml", "fs_cyclegan_cpu.yaml",
+                                  "fs_cyclegan_cpu_xcorr.yaml"])
 def test_recipe_configs_load_and_build(name):
     path = Path(__file__).resolve().parents[1] / "egs" / "spatialvctk" / "conf" / name
     config = FSConfig.from_yaml(path)
