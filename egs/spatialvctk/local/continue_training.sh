@@ -42,6 +42,6 @@ if [ ! -f "$dst/checkpoint.pth" ]; then
     mv "$dst.tmp" "$dst"
 fi
 ./run.sh --stage 5 --stop-stage 6 --expdir "$expdir" --tag "$dst_tag" \
-    "${rest[@]}" --enh_args "--max_epoch $max_epoch $enh_args"
+    "${rest[@]}" --enh_args "$enh_args --max_epoch $max_epoch"
 exit 0
 }

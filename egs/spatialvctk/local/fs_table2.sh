@@ -2,6 +2,8 @@
 # FEABASE Table 2 on held-out data: does the FS model remove the spatial cue and keep timbre?
 #
 #   local/fs_table2.sh [--fs_tag fs_cyclegan] [--test_set test_both] [--expdir exp]
+#       [--enh_config YAML] [--erm_tag T] [--timbre_tag T] [--spatial_tag T] [--dumpdir DIR]
+#       [--enh_args ARGS]
 #
 #  (b) angle between the two sources of --test_set before and after the FS model
 #      (SRP-PHAT on GCC-PHAT, share of pairs < 20 deg): exp/<fs_tag>/table2b_<test_set>.txt
@@ -21,15 +23,20 @@ expdir=exp
 datadir=data
 enh_config=conf/tuning/train_enh_mc_dprnn_cpu.yaml
 refmic_config=conf/tuning/train_enh_dprnn_refmic.yaml
+erm_tag=""            # default: <enh_config name>_erm, as run.sh names it
+timbre_tag=""         # default: <refmic_config name>_erm
+spatial_tag=""        # default: spatial_only_<enh_config name>
+dumpdir=dump
+enh_args=""           # extra enh_train arguments of the spatial-only training
 . utils/parse_options.sh
 . ./path.sh
 
 fs_exp=$expdir/$fs_tag
 fs_set=${test_set}_${fs_tag}
 model_tag() { echo "$(basename "$1" .yaml)_$2"; }
-spatial_tag=spatial_only_$(basename "$enh_config" .yaml)
-erm_tag=$(model_tag "$enh_config" erm)
-timbre_tag=$(model_tag "$refmic_config" erm)
+spatial_tag=${spatial_tag:-spatial_only_$(basename "$enh_config" .yaml)}
+erm_tag=${erm_tag:-$(model_tag "$enh_config" erm)}
+timbre_tag=${timbre_tag:-$(model_tag "$refmic_config" erm)}
 [ -f "$fs_exp/model.pth" ] || die "$fs_exp/model.pth missing: run stage 3 with --fs_config"
 
 # The FS-transformed test set, as a data dir beside the others (references transformed too).
@@ -47,7 +54,8 @@ python3 -m sepplug.bin.fs_verify --dir "$datadir/$test_set" --dir2 "$datadir/$fs
 mv "$fs_exp/table2b_$test_set.txt.tmp" "$fs_exp/table2b_$test_set.txt"
 
 log "Table 2 (a): separators on $test_set and $fs_set"
-common=(--expdir "$expdir" --datadir "$datadir" --test_sets "$test_set $fs_set")
+common=(--expdir "$expdir" --datadir "$datadir" --dumpdir "$dumpdir" --enh_args "$enh_args"
+        --test_sets "$test_set $fs_set")
 # Spatial-only separator: D_easy only (oracle_re list with weight 0 on the other subsets).
 ./run.sh --stage 4 --stop-stage 6 --enh_config "$enh_config" --tag "$spatial_tag" \
     --train_variant oracle_re:easy=1,hard=0,both=0 "${common[@]}" \
