@@ -35,9 +35,10 @@ dst=$expdir/enh_$dst_tag
 if [ ! -f "$dst/checkpoint.pth" ]; then
     log "copy the training state of $src -> $dst"
     rm -rf "$dst.tmp" && mkdir -p "$dst.tmp"
-    cp -a "$src/checkpoint.pth" "$src/config.yaml" "$dst.tmp/"
+    # checkpoint.pth, the kept Nepoch.pth and the links to them (valid.loss.best.pth ...):
+    # ESPnet only re-links the best model when a new epoch beats it.
+    cp -a "$src"/*.pth "$src/config.yaml" "$dst.tmp/"
     cp -a "$src/train.log" "$dst.tmp/train.first_part.log"
-    cp -a "$src"/*epoch.pth "$dst.tmp/" 2>/dev/null || true
     [ -d "$src/images" ] && cp -a "$src/images" "$dst.tmp/"
     mv "$dst.tmp" "$dst"
 fi
