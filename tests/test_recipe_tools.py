@@ -213,6 +213,15 @@ def test_pareto_front_and_plot(tmp_path):
     assert plot_pareto.main(["--expdir", str(tmp_path / "exp"), "--out", str(png),
                              "--table", str(md), "--exclude", "*feabase*"]) == 0
     assert "other_erm" in md.read_text() and "feabase" not in md.read_text()
+    # paired differences to a baseline, over the utterances both scored: (3-1, 6-3) -> 2.5 ± 0.5
+    (tmp_path / "exp" / "enh_mc_feabase_p0.5" / "enhanced_test_hard" / "scoring" / "per_utt.tsv"
+     ).write_text("utt\tsi_sdr\tsi_sdri\na\t0\t3\nb\t0\t6\nc\t0\t9\n")
+    assert plot_pareto.main(["--expdir", str(tmp_path / "exp"), "--out", str(png),
+                             "--table", str(md), "--include", "mc_*",
+                             "--baseline", "mc_erm"]) == 0
+    rows = md.read_text().splitlines()
+    assert rows[0].endswith("|Δ easy vs mc_erm|Δ hard vs mc_erm|")
+    assert "|mc_feabase_p0.5|feabase|2.50|2.00 ± 1.73|n/a|+2.50 ± 0.50|" in rows
     assert plot_pareto.main(["--expdir", str(tmp_path / "none"), "--out", str(png)]) == 1
 
 

@@ -81,10 +81,11 @@ pareto() {  # $1: output prefix, then plot_pareto filters
     python3 -m sepplug.bin.plot_pareto --expdir "$expdir" --out "$out.png" --table "$out.md" "$@"
     log "$out.png, $out.md"
 }
-pareto pareto_si_sdri --include "${cfg}_*" --exclude "*_e[0-9]*"
+pareto pareto_si_sdri --include "${cfg}_*" --exclude "*_e[0-9]*" --baseline "${cfg}_erm"
 if [ -n "$continue_to" ]; then
     run_all "$continue_to"
-    pareto "pareto_si_sdri_e$continue_to" --include "${cfg}_*_e$continue_to"
+    pareto "pareto_si_sdri_e$continue_to" --include "${cfg}_*_e$continue_to" \
+        --baseline "${cfg}_erm_e$continue_to"
 fi
 
 local/fs_table2.sh --fs_tag "$fs_tag" --expdir "$expdir" --enh_config "$enh_config"

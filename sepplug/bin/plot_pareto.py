@@ -52,23 +52,42 @@ def collect(expdir: Path, easy: str, hard: str, include: str = "*",
         tag = model_dir.name.removeprefix("enh_")
         e_err, h_err = (standard_error(f.with_name("per_utt.tsv")) for f in files)
         points.append({"tag": tag, "family": family_of(tag), "easy": e, "hard": h,
-                       "easy_se": e_err, "hard_se": h_err})
+                       "easy_se": e_err, "hard_se": h_err,
+                       "files": {"easy": files[0].with_name("per_utt.tsv"),
+                                 "hard": files[1].with_name("per_utt.tsv")}})
     return points
+
+
+def read_per_utt(per_utt: Path, column: str = "si_sdri") -> dict[str, float]:
+    """``utt -> column`` of a scoring ``per_utt.tsv`` (empty when the file is absent)."""
+    if not per_utt.is_file():
+        return {}
+    lines = per_utt.read_text().splitlines()
+    index = lines[0].split("\t").index(column)
+    return {f[0]: float(f[index]) for line in lines[1:] if line and (f := line.split("\t"))}
+
+
+def mean_and_se(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and its standard error (nan for fewer than two values)."""
+    n = len(values)
+    if n < 2:
+        return (values[0] if values else float("nan")), float("nan")
+    mean = sum(values) / n
+    return mean, (sum((v - mean) ** 2 for v in values) / (n - 1) / n) ** 0.5
 
 
 def standard_error(per_utt: Path, column: str = "si_sdri") -> float:
     """Standard error of the mean of ``column`` in a scoring ``per_utt.tsv`` (nan if absent):
     how far apart two models must be before the difference means something."""
-    if not per_utt.is_file():
-        return float("nan")
-    lines = per_utt.read_text().splitlines()
-    index = lines[0].split("\t").index(column)
-    values = [float(line.split("\t")[index]) for line in lines[1:] if line]
-    if len(values) < 2:
-        return float("nan")
-    mean = sum(values) / len(values)
-    var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
-    return (var / len(values)) ** 0.5
+    return mean_and_se(list(read_per_utt(per_utt, column).values()))[1]
+
+
+def paired_difference(model: Path, baseline: Path) -> tuple[float, float]:
+    """Mean and standard error of per-utterance SI-SDRi differences ``model - baseline``
+    over the utterances both scored (the same test set: far tighter than two independent
+    standard errors)."""
+    a, b = read_per_utt(model), read_per_utt(baseline)
+    return mean_and_se([a[u] - b[u] for u in sorted(a.keys() & b.keys())])
 
 
 def pareto_front(points: list[dict]) -> list[dict]:
@@ -116,16 +135,30 @@ def plot(points: list[dict], out: Path, title: str) -> None:
     tmp.replace(out)
 
 
-def table(points: list[dict]) -> str:
-    """Markdown table; ``± x`` is the standard error over utterances when known."""
-    def cell(p: dict, key: str) -> str:
-        se = p.get(f"{key}_se", float("nan"))
-        return f"{p[key]:.2f}" + ("" if se != se else f" ± {se:.2f}")
+def table(points: list[dict], baseline: str | None = None) -> str:
+    """Markdown table; ``± x`` is the standard error over utterances when known. With a
+    ``baseline`` tag, also each model's paired difference to it (mean ± standard error)."""
+    def cell(value: float, se: float, fmt: str = ".2f") -> str:
+        if value != value:
+            return "n/a"
+        return f"{value:{fmt}}" + ("" if se != se else f" ± {se:.2f}")
 
-    lines = ["|model|family|test_easy SI-SDRi|test_hard SI-SDRi|",
-             "|---|---|---|---|"]
+    base = next((p for p in points if p["tag"] == baseline), None)
+    head = "|model|family|test_easy SI-SDRi|test_hard SI-SDRi|"
+    rule = "|---|---|---|---|"
+    if base is not None:
+        head += f"Δ easy vs {baseline}|Δ hard vs {baseline}|"
+        rule += "---|---|"
+    lines = [head, rule]
     for p in sorted(points, key=lambda p: (FAMILIES.index(p["family"]), p["tag"])):
-        lines.append(f"|{p['tag']}|{p['family']}|{cell(p, 'easy')}|{cell(p, 'hard')}|")
+        row = (f"|{p['tag']}|{p['family']}|{cell(p['easy'], p.get('easy_se', float('nan')))}|"
+               f"{cell(p['hard'], p.get('hard_se', float('nan')))}|")
+        if base is not None:
+            for key in ("easy", "hard"):
+                diff, se = (paired_difference(p["files"][key], base["files"][key])
+                            if "files" in p and "files" in base else (float("nan"),) * 2)
+                row += "-|" if p is base else f"{cell(diff, se, '+.2f')}|"
+        lines.append(row)
     return "\n".join(lines) + "\n"
 
 
@@ -139,6 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--include", default="*", help="glob over model tags, e.g. 'mc_dprnn_*'")
     p.add_argument("--exclude", action="append", default=[],
                    help="glob over model tags to leave out; repeatable")
+    p.add_argument("--baseline", default=None,
+                   help="tag to compare every model with (paired per-utterance differences)")
     p.add_argument("--title", default="FEABASE: easy vs hard SI-SDRi (SpatialVCTK)")
     args = p.parse_args(argv)
     points = collect(args.expdir, args.easy_set, args.hard_set, args.include, args.exclude)
@@ -147,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{args.easy_set} and {args.hard_set}", file=sys.stderr)
         return 1
     plot(points, args.out, args.title)
-    text = table(points)
+    text = table(points, args.baseline)
     if args.table is not None:
         atomic_write_text(args.table, text)
     print(text)
