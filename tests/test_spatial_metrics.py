@@ -176,3 +176,18 @@ def test_fs_verify_prints_tables(tmp_path, capsys):
     assert "share < 20°        33.3% ->  33.3%" in out
     assert fs_verify.main(["--dir", str(tmp_path / "missing")]) == 2
     assert "spk1_mc.scp not found" in capsys.readouterr().err
+
+
+def test_fs_verify_measures_how_much_the_audio_changed(tmp_path, capsys):
+    from sepplug.augment.audio_io import read_scp
+
+    data = make_pair_dir(tmp_path / "d", {"both": 2})
+    scaled = make_pair_dir(tmp_path / "e", {"both": 2})
+    for scp in ("spk1_mc.scp", "spk2_mc.scp"):
+        for path in read_scp(scaled / scp).values():
+            orig, fs = sf.read(path.replace(str(scaled), str(data)), dtype="float32")
+            sf.write(path, 0.9 * orig, fs, subtype="FLOAT")
+    # |x|^2 / |0.9 x - x|^2 = 1 / 0.01 -> 20 dB
+    assert fs_verify.change_snr(data, scaled, "_fs") == pytest.approx(20.0, abs=1e-3)
+    assert fs_verify.main(["--dir", str(data), "--dir2", str(scaled), "--no_progress"]) == 0
+    assert "waveform change      20.0 dB SNR" in capsys.readouterr().out

@@ -73,6 +73,25 @@ def format_paired(rows1: list[dict], rows2: list[dict], suffix: str, threshold: 
             f"  angle decreased in {100 * np.mean(after < before):5.1f}% of pairs")
 
 
+def change_snr(dir1: Path, dir2: Path, suffix: str, max_utts: int | None = None) -> float:
+    """Median over paired utterances of ``10 log10(|x|^2 / |G(x) - x|^2)`` on both source
+    images at all mics: how much the FS model rewrote the audio (high = near identity)."""
+    from sepplug.augment.source_pairs import load_pair, scan_source_pairs
+
+    set1, set2 = scan_source_pairs(dir1, progress=False), scan_source_pairs(dir2, progress=False)
+    originals = {e.utt: e for e in set1.entries}
+    snrs = []
+    for entry in set2.entries[:max_utts]:
+        orig = originals.get(entry.utt.removesuffix(suffix))
+        if orig is None:
+            continue
+        x, y = load_pair(set1, orig), load_pair(set2, entry)
+        n = min(x.shape[1], y.shape[1])
+        err = float(((x[:, :n] - y[:, :n]) ** 2).sum())
+        snrs.append(10 * np.log10(float((x[:, :n] ** 2).sum()) / max(err, 1e-20)))
+    return float(np.median(snrs)) if snrs else float("nan")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
@@ -92,6 +111,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
     if args.dir2:
         print(format_paired(results[0], results[1], args.suffix, args.threshold))
+        try:
+            snr = change_snr(args.dir, args.dir2, args.suffix, args.max_utts)
+        except (FileNotFoundError, ValueError, OSError) as exc:
+            print(f"fs_verify: error: {exc}", file=sys.stderr)
+            return 2
+        print(f"  waveform change    {snr:6.1f} dB SNR (median; |x|^2 / |G(x) - x|^2)")
     return 0
 
 
