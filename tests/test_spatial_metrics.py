@@ -188,6 +188,17 @@ def test_fs_verify_measures_how_much_the_audio_changed(tmp_path, capsys):
             orig, fs = sf.read(path.replace(str(scaled), str(data)), dtype="float32")
             sf.write(path, 0.9 * orig, fs, subtype="FLOAT")
     # |x|^2 / |0.9 x - x|^2 = 1 / 0.01 -> 20 dB
-    assert fs_verify.change_snr(data, scaled, "_fs") == pytest.approx(20.0, abs=1e-3)
+    change = fs_verify.waveform_change(data, scaled, "_fs")
+    assert change["snr"] == pytest.approx(20.0, abs=1e-3)
+    assert change["corr_after"] == pytest.approx(change["corr_before"], abs=1e-6)
+    # leak source 1 into source 2 (as a generator that sees both could): correlation rises
+    leaked = make_pair_dir(tmp_path / "f", {"both": 2})
+    for p1, p2 in zip(read_scp(leaked / "spk1_mc.scp").values(),
+                      read_scp(leaked / "spk2_mc.scp").values(), strict=True):
+        s1, fs = sf.read(p1, dtype="float32")
+        s2, _ = sf.read(p2, dtype="float32")
+        sf.write(p2, s2 + s1, fs, subtype="FLOAT")
+    assert fs_verify.waveform_change(data, leaked, "_fs")["corr_after"] > 0.5
     assert fs_verify.main(["--dir", str(data), "--dir2", str(scaled), "--no_progress"]) == 0
-    assert "waveform change      20.0 dB SNR" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "waveform change      20.0 dB SNR" in out and "|corr(s1, s2)|" in out

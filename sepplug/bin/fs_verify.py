@@ -73,23 +73,41 @@ def format_paired(rows1: list[dict], rows2: list[dict], suffix: str, threshold: 
             f"  angle decreased in {100 * np.mean(after < before):5.1f}% of pairs")
 
 
-def change_snr(dir1: Path, dir2: Path, suffix: str, max_utts: int | None = None) -> float:
-    """Median over paired utterances of ``10 log10(|x|^2 / |G(x) - x|^2)`` on both source
-    images at all mics: how much the FS model rewrote the audio (high = near identity)."""
+def waveform_change(dir1: Path, dir2: Path, suffix: str,
+                    max_utts: int | None = None) -> dict[str, float]:
+    """How the FS model rewrote the audio, medians over paired utterances:
+
+    * ``snr``: ``10 log10(|x|^2 / |G(x) - x|^2)`` on both source images at all mics
+      (high = near identity);
+    * ``corr_before`` / ``corr_after``: ``|corr(s1, s2)|`` at mic 0, zero lag. Two talkers are
+      uncorrelated; a generator that sees both sources can "align" them by leaking one into
+      the other, which this exposes.
+    """
     from sepplug.augment.source_pairs import load_pair, scan_source_pairs
 
     set1, set2 = scan_source_pairs(dir1, progress=False), scan_source_pairs(dir2, progress=False)
     originals = {e.utt: e for e in set1.entries}
-    snrs = []
+    n_mics = set1.n_mics
+
+    def corr(pair: np.ndarray) -> float:
+        a, b = pair[0], pair[n_mics]
+        return float(abs(a @ b) / max(np.sqrt((a @ a) * (b @ b)), 1e-20))
+
+    snrs, before, after = [], [], []
     for entry in set2.entries[:max_utts]:
         orig = originals.get(entry.utt.removesuffix(suffix))
         if orig is None:
             continue
         x, y = load_pair(set1, orig), load_pair(set2, entry)
         n = min(x.shape[1], y.shape[1])
-        err = float(((x[:, :n] - y[:, :n]) ** 2).sum())
-        snrs.append(10 * np.log10(float((x[:, :n] ** 2).sum()) / max(err, 1e-20)))
-    return float(np.median(snrs)) if snrs else float("nan")
+        x, y = x[:, :n], y[:, :n]
+        snrs.append(10 * np.log10(float((x**2).sum()) / max(float(((x - y) ** 2).sum()), 1e-20)))
+        before.append(corr(x))
+        after.append(corr(y))
+    if not snrs:
+        return dict.fromkeys(("snr", "corr_before", "corr_after"), float("nan"))
+    return {"snr": float(np.median(snrs)), "corr_before": float(np.median(before)),
+            "corr_after": float(np.median(after))}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -112,11 +130,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.dir2:
         print(format_paired(results[0], results[1], args.suffix, args.threshold))
         try:
-            snr = change_snr(args.dir, args.dir2, args.suffix, args.max_utts)
+            change = waveform_change(args.dir, args.dir2, args.suffix, args.max_utts)
         except (FileNotFoundError, ValueError, OSError) as exc:
             print(f"fs_verify: error: {exc}", file=sys.stderr)
             return 2
-        print(f"  waveform change    {snr:6.1f} dB SNR (median; |x|^2 / |G(x) - x|^2)")
+        print(f"  waveform change    {change['snr']:6.1f} dB SNR (median; |x|^2 / |G(x) - x|^2)\n"
+              f"  |corr(s1, s2)|     {change['corr_before']:6.3f} -> {change['corr_after']:6.3f} "
+              "(median, mic 0: leakage between the sources)")
     return 0
 
 

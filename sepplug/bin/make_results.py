@@ -98,17 +98,25 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
     subsets = sorted({r["subset"] for r in rows}, key=subset_key)
     value = {(r["model"], r["subset"]): r["si_sdri_mean"] for r in rows}
     width = 0.8 / max(len(models), 1)
-    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(subsets), 4.0))
+    # Wide enough for every bar and its label; distinct colours for up to 20 models; the
+    # legend below the axes, where it cannot hide bars.
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.5 + 0.3 * len(models) * len(subsets)),
+                                    3.6 + 0.16 * ((len(models) + 1) // 2)))
+    cmap = plt.get_cmap("tab10" if len(models) <= 10 else "tab20")
     x = np.arange(len(subsets))
     for i, m in enumerate(models):
         vals = [value.get((m, s), np.nan) for s in subsets]
-        bars = ax.bar(x + i * width - 0.4 + width / 2, vals, width, label=m)
-        ax.bar_label(bars, fmt="%.1f", fontsize=7)
+        bars = ax.bar(x + i * width - 0.4 + width / 2, vals, width, label=m,
+                      color=cmap(i % cmap.N))
+        ax.bar_label(bars, fmt="%.1f", fontsize=6, rotation=90 if len(models) > 6 else 0,
+                     padding=2)
     ax.set_xticks(x, subsets)
     ax.set_ylabel("SI-SDRi (dB), mean")
     ax.axhline(0, color="k", lw=0.6)
+    ax.margins(y=0.15)
     ax.set_title(title)
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2,
+              frameon=False)
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=120)
