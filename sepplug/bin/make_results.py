@@ -99,9 +99,9 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
     value = {(r["model"], r["subset"]): r["si_sdri_mean"] for r in rows}
     width = 0.8 / max(len(models), 1)
     # Wide enough for every bar and its label; distinct colours for up to 20 models; the
-    # legend below the axes, where it cannot hide bars.
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.5 + 0.3 * len(models) * len(subsets)),
-                                    3.6 + 0.16 * ((len(models) + 1) // 2)))
+    # legend right of the axes, where it cannot hide bars.
+    fig, ax = plt.subplots(figsize=(min(14.0, max(6.0, 1.5 + 0.13 * len(models) * len(subsets))),
+                                    max(3.6, 0.22 * len(models))))
     cmap = plt.get_cmap("tab10" if len(models) <= 10 else "tab20")
     x = np.arange(len(subsets))
     for i, m in enumerate(models):
@@ -110,16 +110,17 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
                       color=cmap(i % cmap.N))
         ax.bar_label(bars, fmt="%.1f", fontsize=6, rotation=90 if len(models) > 6 else 0,
                      padding=2)
-    ax.set_xticks(x, subsets)
+    long_names = max(len(s) for s in subsets) > 14
+    ax.set_xticks(x, subsets, rotation=12 if long_names else 0,
+                  ha="right" if long_names else "center")
     ax.set_ylabel("SI-SDRi (dB), mean")
     ax.axhline(0, color="k", lw=0.6)
     ax.margins(y=0.15)
     ax.set_title(title)
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2,
-              frameon=False)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
+    fig.savefig(tmp, dpi=120, bbox_inches="tight")
     plt.close(fig)
     tmp.replace(path)
 
