@@ -221,6 +221,27 @@ class STFTDiscriminator(nn.Module):
         return self.net(self.features(x))
 
 
+def _check_pair_channels(channels: int) -> None:
+    if channels % 2:
+        raise ValueError(f"channels must be 2 x mics, got {channels}")
+
+
+def _conv1d_scorer(in_ch: int, hidden: int, n_layers: int, kernel_size: int,
+                   use_weight_norm: bool) -> nn.Sequential:
+    """Conv1d stack (stride 2 after the first layer, LeakyReLU) → one score channel:
+    ``(B, in_ch, K)`` → ``(B, 1, K')``."""
+    _check_odd(kernel_size)
+    wn = _weight_norm if use_weight_norm else (lambda m: m)
+    layers: list[nn.Module] = []
+    for i in range(n_layers - 1):
+        layers += [wn(nn.Conv1d(in_ch, hidden, kernel_size, stride=2 if i else 1,
+                                padding=kernel_size // 2)),
+                   nn.LeakyReLU(0.2)]
+        in_ch = hidden
+    layers.append(wn(nn.Conv1d(in_ch, 1, kernel_size, padding=kernel_size // 2)))
+    return nn.Sequential(*layers)
+
+
 class SpatialDiscriminator(nn.Module):
     """Discriminator on segment-level inter-mic coherence of each source and their match.
 
@@ -250,21 +271,11 @@ class SpatialDiscriminator(nn.Module):
         use_weight_norm: bool = True,
     ):
         super().__init__()
-        if channels % 2:
-            raise ValueError(f"channels must be 2 x mics, got {channels}")
-        _check_odd(kernel_size)
+        _check_pair_channels(channels)
         self.channels, self.n_fft, self.hop_length = channels, n_fft, hop_length
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
-        wn = _weight_norm if use_weight_norm else (lambda m: m)
-        in_ch = 6 * (channels // 2 - 1)
-        layers: list[nn.Module] = []
-        for i in range(n_layers - 1):
-            layers += [wn(nn.Conv1d(in_ch, hidden, kernel_size, stride=2 if i else 1,
-                                    padding=kernel_size // 2)),
-                       nn.LeakyReLU(0.2)]
-            in_ch = hidden
-        layers.append(wn(nn.Conv1d(in_ch, 1, kernel_size, padding=kernel_size // 2)))
-        self.net = nn.Sequential(*layers)
+        self.net = _conv1d_scorer(6 * (channels // 2 - 1), hidden, n_layers, kernel_size,
+                                  use_weight_norm)
 
     def features(self, x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
         """``(B, 2C, T)`` → ``(B, 6(C-1), F)``."""
@@ -313,9 +324,7 @@ class XCorrDiscriminator(nn.Module):
         use_weight_norm: bool = True,
     ):
         super().__init__()
-        if channels % 2:
-            raise ValueError(f"channels must be 2 x mics, got {channels}")
-        _check_odd(kernel_size)
+        _check_pair_channels(channels)
         self.channels, self.n_fft, self.hop_length = channels, n_fft, hop_length
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
         lags = torch.arange(-max_lag, max_lag + lag_step / 2, lag_step)
@@ -323,16 +332,8 @@ class XCorrDiscriminator(nn.Module):
         phase = 2 * torch.pi * freqs[:, None] * lags[None, :] / n_fft  # (F, K)
         self.register_buffer("steer", torch.polar(torch.ones_like(phase), phase),
                              persistent=False)
-        wn = _weight_norm if use_weight_norm else (lambda m: m)
-        in_ch = 3 * (channels // 2 - 1)
-        layers: list[nn.Module] = []
-        for i in range(n_layers - 1):
-            layers += [wn(nn.Conv1d(in_ch, hidden, kernel_size, stride=2 if i else 1,
-                                    padding=kernel_size // 2)),
-                       nn.LeakyReLU(0.2)]
-            in_ch = hidden
-        layers.append(wn(nn.Conv1d(in_ch, 1, kernel_size, padding=kernel_size // 2)))
-        self.net = nn.Sequential(*layers)
+        self.net = _conv1d_scorer(3 * (channels // 2 - 1), hidden, n_layers, kernel_size,
+                                  use_weight_norm)
 
     def features(self, x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
         """``(B, 2C, T)`` → ``(B, 3(C-1), K)`` with K lags."""
