@@ -123,14 +123,6 @@ class WaveGenerator(nn.Module):
         return x + self.output(self.blocks(self.input(x)))
 
 
-def pair_stft(x: torch.Tensor, n_fft: int, hop_length: int, window: torch.Tensor) -> torch.Tensor:
-    """STFT of a batch of source pairs: ``(B, 2C, T)`` → complex ``(B, 2, C, F, N)``."""
-    batch, channels, length = x.shape
-    spec = torch.stft(x.reshape(batch * channels, length), n_fft, hop_length, window=window,
-                      return_complex=True)
-    return spec.reshape(batch, 2, channels // 2, *spec.shape[-2:])
-
-
 class TimeDiscriminator(nn.Module):
     """Dilated conv stack on the waveform (dilation 1, 2, 4, ...).
 
@@ -163,7 +155,38 @@ class TimeDiscriminator(nn.Module):
         return self.net(x)
 
 
-class STFTDiscriminator(nn.Module):
+class _PairSpectrumDiscriminator(nn.Module):
+    """Base of the discriminators that look at the STFT of a source pair ``(B, 2C, T)``:
+    checks the channel count, holds the window, gives the spectra and each mic's
+    cross-spectrum with mic 0; subclasses define ``features`` and ``net``."""
+
+    def __init__(self, channels: int, n_fft: int, hop_length: int):
+        super().__init__()
+        if channels % 2:
+            raise ValueError(f"channels must be 2 x mics, got {channels}")
+        self.channels, self.n_fft, self.hop_length = channels, n_fft, hop_length
+        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+
+    def spectra(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 2C, T)`` → complex ``(B, 2, C, F, N)``."""
+        batch, channels, length = x.shape
+        spec = torch.stft(x.reshape(batch * channels, length), self.n_fft, self.hop_length,
+                          window=self.window, return_complex=True)
+        return spec.reshape(batch, 2, channels // 2, *spec.shape[-2:])
+
+    @staticmethod
+    def cross_to_mic0(spec: torch.Tensor) -> torch.Tensor:
+        """``X_m X_0^*`` for ``m = 1..C-1``: ``(B, 2, C, F, N)`` → ``(B, 2, C-1, F, N)``."""
+        return spec[:, :, 1:] * spec[:, :, :1].conj()
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.features(x))
+
+
+class STFTDiscriminator(_PairSpectrumDiscriminator):
     """2-D conv stack on STFT features of a source pair.
 
     Features per frame and bin: ``log(|X| + eps)`` of all ``2C`` channels;
@@ -187,12 +210,8 @@ class STFTDiscriminator(nn.Module):
         cross_source: bool = True,
         use_weight_norm: bool = True,
     ):
-        super().__init__()
-        if channels % 2:
-            raise ValueError(f"channels must be 2 x mics, got {channels}")
-        self.channels, self.n_fft, self.hop_length = channels, n_fft, hop_length
+        super().__init__(channels, n_fft, hop_length)
         self.cross_source = cross_source
-        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
         wn = _weight_norm if use_weight_norm else (lambda m: m)
         n_mics = channels // 2
         in_ch = channels + (6 if cross_source else 4) * (n_mics - 1)
@@ -207,23 +226,15 @@ class STFTDiscriminator(nn.Module):
 
     def features(self, x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
         """``(B, 2C, T)`` → ``(B, 2C + 4(C-1), F, N)``."""
-        spec = pair_stft(x, self.n_fft, self.hop_length, self.window)  # (B, 2, C, F, N)
+        spec = self.spectra(x)  # (B, 2, C, F, N)
         log_mag = torch.log(spec.abs() + eps).flatten(1, 2)
-        rel = spec[:, :, 1:] * spec[:, :, :1].conj()
+        rel = self.cross_to_mic0(spec)
         rel = rel / (rel.abs() + eps)  # (B, 2, C-1, F, N) unit phasors
         maps = [log_mag, rel.real.flatten(1, 2), rel.imag.flatten(1, 2)]
         if self.cross_source:
             cross = rel[:, 0] * rel[:, 1].conj()  # (B, C-1, F, N): 1 when same direction
             maps += [cross.real, cross.imag]
         return torch.cat(maps, dim=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(self.features(x))
-
-
-def _check_pair_channels(channels: int) -> None:
-    if channels % 2:
-        raise ValueError(f"channels must be 2 x mics, got {channels}")
 
 
 def _conv1d_scorer(in_ch: int, hidden: int, n_layers: int, kernel_size: int,
@@ -242,7 +253,7 @@ def _conv1d_scorer(in_ch: int, hidden: int, n_layers: int, kernel_size: int,
     return nn.Sequential(*layers)
 
 
-class SpatialDiscriminator(nn.Module):
+class SpatialDiscriminator(_PairSpectrumDiscriminator):
     """Discriminator on segment-level inter-mic coherence of each source and their match.
 
     Direction is a property of a whole segment, not of one time-frequency bin: a single
@@ -270,27 +281,20 @@ class SpatialDiscriminator(nn.Module):
         kernel_size: int = 5,
         use_weight_norm: bool = True,
     ):
-        super().__init__()
-        _check_pair_channels(channels)
-        self.channels, self.n_fft, self.hop_length = channels, n_fft, hop_length
-        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+        super().__init__(channels, n_fft, hop_length)
         self.net = _conv1d_scorer(6 * (channels // 2 - 1), hidden, n_layers, kernel_size,
                                   use_weight_norm)
 
     def features(self, x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
         """``(B, 2C, T)`` → ``(B, 6(C-1), F)``."""
-        spec = pair_stft(x, self.n_fft, self.hop_length, self.window)  # (B, 2, C, F, N)
-        cross = spec[:, :, 1:] * spec[:, :, :1].conj()  # (B, 2, C-1, F, N)
+        cross = self.cross_to_mic0(self.spectra(x))  # (B, 2, C-1, F, N)
         phi = cross.sum(-1) / (cross.abs().sum(-1) + eps)  # (B, 2, C-1, F)
         match = phi[:, 0] * phi[:, 1].conj()  # (B, C-1, F)
         maps = [phi.real.flatten(1, 2), phi.imag.flatten(1, 2), match.real, match.imag]
         return torch.cat(maps, dim=1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(self.features(x))
 
-
-class XCorrDiscriminator(nn.Module):
+class XCorrDiscriminator(_PairSpectrumDiscriminator):
     """Discriminator on the energy-weighted inter-mic cross-correlation of each source.
 
     For source ``s`` and mic ``m = 1..C-1``, the cross-correlation with mic 0 at lags
@@ -323,10 +327,7 @@ class XCorrDiscriminator(nn.Module):
         kernel_size: int = 5,
         use_weight_norm: bool = True,
     ):
-        super().__init__()
-        _check_pair_channels(channels)
-        self.channels, self.n_fft, self.hop_length = channels, n_fft, hop_length
-        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+        super().__init__(channels, n_fft, hop_length)
         lags = torch.arange(-max_lag, max_lag + lag_step / 2, lag_step)
         freqs = torch.arange(n_fft // 2 + 1)
         phase = 2 * torch.pi * freqs[:, None] * lags[None, :] / n_fft  # (F, K)
@@ -337,13 +338,9 @@ class XCorrDiscriminator(nn.Module):
 
     def features(self, x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
         """``(B, 2C, T)`` → ``(B, 3(C-1), K)`` with K lags."""
-        spec = pair_stft(x, self.n_fft, self.hop_length, self.window)  # (B, 2, C, F, N)
-        cross = (spec[:, :, 1:] * spec[:, :, :1].conj()).sum(-1)  # (B, 2, C-1, F)
+        cross = self.cross_to_mic0(self.spectra(x)).sum(-1)  # (B, 2, C-1, F)
         corr = (cross @ self.steer).real / (cross.abs().sum(-1, keepdim=True) + eps)
         return torch.cat([corr.flatten(1, 2), corr[:, 0] * corr[:, 1]], dim=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(self.features(x))
 
 
 class MultiDiscriminator(nn.Module):
