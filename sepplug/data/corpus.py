@@ -38,7 +38,7 @@ import numpy as np
 
 from sepplug.data import vctk
 from sepplug.data.done import DONE_NAME, fresh_temp_dir, is_done, move_into_place, write_marker
-from sepplug.data.errors import DataError
+from sepplug.data.errors import DataError, run_or_report, setup_cli_logging
 from sepplug.data.sentences import SENTENCES
 from sepplug.data.voices import SpeakerVoice, sample_voices
 
@@ -287,16 +287,11 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    try:
-        generate_corpus(
-            args.out, args.num_speakers, args.utts_per_speaker, args.fs, args.seed, args.nj,
-            args.num_dev, args.num_test,
-        )
-    except DataError as exc:
-        logger.error("%s", exc)
-        return 1
-    return 0
+    setup_cli_logging()
+    return run_or_report(lambda: generate_corpus(
+        args.out, args.num_speakers, args.utts_per_speaker, args.fs, args.seed, args.nj,
+        args.num_dev, args.num_test,
+    ), logger)
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ from tqdm import tqdm
 
 from sepplug.data import kaldi_dir, vctk
 from sepplug.data.done import DONE_NAME, fresh_temp_dir, is_done, move_into_place, write_marker
-from sepplug.data.errors import DataError
+from sepplug.data.errors import DataError, run_or_report, setup_cli_logging
 
 logger = logging.getLogger(__name__)
 
@@ -482,18 +482,14 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    setup_cli_logging()
     options = MixitOptions(fs=args.fs, segment=args.segment, min_sources=args.min_sources,
                            max_sources=args.max_sources, max_gain_db=args.max_gain_db,
                            seed=args.seed, dtype=args.dtype, mic=args.mic)
-    try:
-        generate_mixit_data(args.corpus_dir, args.out_dir, args.wav_dir, args.n_train,
-                            args.n_dev, args.n_test, options, args.num_dev_speakers,
-                            args.num_test_speakers)
-    except DataError as exc:
-        logger.error("%s", exc)
-        return 1
-    return 0
+    return run_or_report(lambda: generate_mixit_data(
+        args.corpus_dir, args.out_dir, args.wav_dir, args.n_train, args.n_dev, args.n_test,
+        options, args.num_dev_speakers, args.num_test_speakers,
+    ), logger)
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ import numpy as np
 
 from sepplug.data import kaldi_dir, vctk
 from sepplug.data.done import DONE_NAME, fresh_temp_dir, is_done, move_into_place, write_marker
-from sepplug.data.errors import DataError
+from sepplug.data.errors import DataError, run_or_report, setup_cli_logging
 from sepplug.data.jobs import run_jobs
 from sepplug.data.room import SceneConfig, sample_scene, scene_config_dict
 from sepplug.data.simulate_job import AUDIO_KINDS, run_job
@@ -480,25 +480,20 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    setup_cli_logging()
     try:
         scene_config = SceneConfig(num_mics=args.num_mics, array_radius=args.array_radius,
                                    max_order=args.max_order, hard_max_angle=args.hard_max_angle)
     except ValueError as exc:
         logger.error("%s", exc)
         return 1
-    try:
-        simulate_spatialvctk(
-            args.corpus_dir, args.out_dir, args.wav_dir, args.fs, args.segment, args.n_train,
-            args.n_dev, args.n_test, args.n_hard_extra, parse_ratios(args.train_ratios),
-            parse_ratios(args.dev_ratios) if args.dev_ratios else None, args.seed, args.nj,
-            args.cmd, args.dtype, args.short, scene_config, args.max_sir, args.mic,
-            args.num_dev_speakers, args.num_test_speakers,
-        )
-    except DataError as exc:
-        logger.error("%s", exc)
-        return 1
-    return 0
+    return run_or_report(lambda: simulate_spatialvctk(
+        args.corpus_dir, args.out_dir, args.wav_dir, args.fs, args.segment, args.n_train,
+        args.n_dev, args.n_test, args.n_hard_extra, parse_ratios(args.train_ratios),
+        parse_ratios(args.dev_ratios) if args.dev_ratios else None, args.seed, args.nj,
+        args.cmd, args.dtype, args.short, scene_config, args.max_sir, args.mic,
+        args.num_dev_speakers, args.num_test_speakers,
+    ), logger)
 
 
 if __name__ == "__main__":
