@@ -50,11 +50,11 @@ def collect(expdir: Path, easy: str, hard: str, include: str = "*",
             continue
         e, h = (json.loads(f.read_text())["si_sdri_mean"] for f in files)
         tag = model_dir.name.removeprefix("enh_")
-        e_err, h_err = (standard_error(f.with_name("per_utt.tsv")) for f in files)
+        scores = {key: read_per_utt(f.with_name("per_utt.tsv"))
+                  for key, f in zip(("easy", "hard"), files, strict=True)}
         points.append({"tag": tag, "family": family_of(tag), "easy": e, "hard": h,
-                       "easy_se": e_err, "hard_se": h_err,
-                       "files": {"easy": files[0].with_name("per_utt.tsv"),
-                                 "hard": files[1].with_name("per_utt.tsv")}})
+                       "easy_se": standard_error(scores["easy"]),
+                       "hard_se": standard_error(scores["hard"]), "scores": scores})
     return points
 
 
@@ -76,18 +76,16 @@ def mean_and_se(values: Sequence[float]) -> tuple[float, float]:
     return mean, (sum((v - mean) ** 2 for v in values) / (n - 1) / n) ** 0.5
 
 
-def standard_error(per_utt: Path, column: str = "si_sdri") -> float:
-    """Standard error of the mean of ``column`` in a scoring ``per_utt.tsv`` (nan if absent):
-    how far apart two models must be before the difference means something."""
-    return mean_and_se(list(read_per_utt(per_utt, column).values()))[1]
+def standard_error(scores: dict[str, float]) -> float:
+    """Standard error of the mean of per-utterance scores (nan for fewer than two): how far
+    apart two models must be before the difference means something."""
+    return mean_and_se(list(scores.values()))[1]
 
 
-def paired_difference(model: Path, baseline: Path) -> tuple[float, float]:
-    """Mean and standard error of per-utterance SI-SDRi differences ``model - baseline``
-    over the utterances both scored (the same test set: far tighter than two independent
-    standard errors)."""
-    a, b = read_per_utt(model), read_per_utt(baseline)
-    return mean_and_se([a[u] - b[u] for u in sorted(a.keys() & b.keys())])
+def paired_difference(model: dict[str, float], baseline: dict[str, float]) -> tuple[float, float]:
+    """Mean and standard error of per-utterance differences ``model - baseline`` over the
+    utterances both scored (the same test set: tighter than two independent errors)."""
+    return mean_and_se([model[u] - baseline[u] for u in sorted(model.keys() & baseline.keys())])
 
 
 def pareto_front(points: list[dict]) -> list[dict]:
@@ -155,8 +153,8 @@ def table(points: list[dict], baseline: str | None = None) -> str:
                f"{cell(p['hard'], p.get('hard_se', float('nan')))}|")
         if base is not None:
             for key in ("easy", "hard"):
-                diff, se = (paired_difference(p["files"][key], base["files"][key])
-                            if "files" in p and "files" in base else (float("nan"),) * 2)
+                diff, se = (paired_difference(p["scores"][key], base["scores"][key])
+                            if "scores" in p and "scores" in base else (float("nan"),) * 2)
                 row += "-|" if p is base else f"{cell(diff, se, '+.2f')}|"
         lines.append(row)
     return "\n".join(lines) + "\n"
