@@ -61,6 +61,7 @@ if [ -z "$tag" ]; then
 fi
 enh_exp=$expdir/enh_$tag
 fs_exp=$expdir/$fs_tag
+fs_dir=$dumpdir/raw/${train_set}_${fs_tag}   # FS-transformed D_both of the training set
 mkdir -p "$expdir"
 
 
@@ -163,7 +164,6 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
             done_mark "$train_dir" list ;;
         feabase)
             [ -f "$fs_exp/model.pth" ] || die "stage 4: FEABASE needs $fs_exp/model.pth: run stage 3 with --fs_config"
-            fs_dir=$dumpdir/raw/${train_set}_${fs_tag}
             if ! is_done "$fs_dir" fs_apply; then
                 log "stage 4: transform the D_both sources of $train_set -> $fs_dir"
                 ${python} -m sepplug.bin.fs_apply --model "$fs_exp/model.pth" \
@@ -190,7 +190,7 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
         collect_stats "$train_dir" "$(input_dir "$valid_set")" "$stats_dir"
         extra=()
         if [ "$train_variant" = feabase ]; then
-            extra=(--preprocessor feabase --preprocessor_conf "fs_dir=$dumpdir/raw/${train_set}_${fs_tag}")
+            extra=(--preprocessor feabase --preprocessor_conf "fs_dir=$fs_dir")
         fi
         log "stage 5: train $enh_config on $train_dir -> $enh_exp (log: $enh_exp/train.log)"
         mkdir -p "$enh_exp"
