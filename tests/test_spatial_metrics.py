@@ -199,6 +199,9 @@ def test_fs_verify_measures_how_much_the_audio_changed(tmp_path, capsys):
         s2, _ = sf.read(p2, dtype="float32")
         sf.write(p2, s2 + s1, fs, subtype="FLOAT")
     assert fs_verify.waveform_change(data, leaked, "_fs")["corr_after"] > 0.5
+    other = make_pair_dir(tmp_path / "g", {"both": 2}, n_mics=4)
+    with pytest.raises(ValueError, match="is 6 mics at 8000 Hz but .* is 4 mics at 8000 Hz"):
+        fs_verify.waveform_change(data, other, "_fs")
     assert fs_verify.main(["--dir", str(data), "--dir2", str(scaled), "--no_progress"]) == 0
     out = capsys.readouterr().out
     assert "waveform change      20.0 dB SNR" in out and "|corr(s1, s2)|" in out

@@ -86,6 +86,9 @@ def waveform_change(dir1: Path, dir2: Path, suffix: str,
     from sepplug.augment.source_pairs import load_pair, scan_source_pairs
 
     set1, set2 = scan_source_pairs(dir1, progress=False), scan_source_pairs(dir2, progress=False)
+    if (set1.n_mics, set1.fs) != (set2.n_mics, set2.fs):
+        raise ValueError(f"{dir1} is {set1.n_mics} mics at {set1.fs} Hz but {dir2} is "
+                         f"{set2.n_mics} mics at {set2.fs} Hz: not the same scenes")
     originals = {e.utt: e for e in set1.entries}
     n_mics = set1.n_mics
 
