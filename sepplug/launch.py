@@ -16,18 +16,26 @@ import runpy
 import sys
 from collections.abc import Sequence
 
+from sepplug.utils.offline import prepare_offline_nltk
+
 
 def run_tool(module_name: str, argv: Sequence[str]) -> None:
-    """Register plugins, then run ``module_name`` as ``python -m`` would."""
-    from sepplug.tasks.enh import SepplugEnhancementTask
+    """Register plugins, then run ``module_name`` as ``python -m`` would.
 
+    The plugins are registered (a ~10 s import) only for tools that use ESPnet's enh task;
+    ESPnet's other tools (``aggregate_stats_dirs``, ``launch``, ...) start at once.
+    """
+    prepare_offline_nltk()
     module = importlib.import_module(module_name)
+    if "espnet2.tasks.enh" in sys.modules:
+        from sepplug.tasks.enh import SepplugEnhancementTask
+
+        if getattr(module, "EnhancementTask", None) is not None:
+            module.EnhancementTask = SepplugEnhancementTask
     if not hasattr(module, "main"):
         sys.argv = [module_name, *argv]
         runpy.run_module(module_name, run_name="__main__", alter_sys=True)
         return
-    if getattr(module, "EnhancementTask", None) is not None:
-        module.EnhancementTask = SepplugEnhancementTask
     sys.argv = [module.__file__ or module_name, *argv]
     module.main(list(argv))
 

@@ -74,6 +74,14 @@ def _scp_path(data: Path, scp: str, key: str) -> Path:
     raise KeyError(key)
 
 
+def _write_with(data: Path, scp: str, key: str, shape: tuple[int, ...], index: int,
+                value: float) -> None:
+    """Rewrite an utterance's file (float) with one sample set to ``value`` (NaN, Inf)."""
+    audio = np.full(shape, 0.1, dtype=np.float32)
+    audio.reshape(-1)[index] = value
+    sf.write(_scp_path(data, scp, key), audio, FS, subtype="FLOAT")
+
+
 BREAKAGES = {
     "unsorted": (lambda d: _swap_lines(d / "wav.scp"),
                  ["wav.scp:2", "utt_a", "not sorted"]),
@@ -98,6 +106,16 @@ BREAKAGES = {
         lambda d: sf.write(_scp_path(d, "spk1_mc.scp", "utt_c"),
                            np.zeros((SAMPLES - 1, CHANNELS)), FS),
         ["spk1_mc.scp", "utt_c", "799 samples, mixture has 800"]),
+    "NaN in a mixture": (
+        lambda d: _write_with(d, "wav.scp", "utt_b", (SAMPLES, CHANNELS), 17, np.nan),
+        ["wav.scp", "utt_b", "NaN or Inf"]),
+    "Inf in a multi-channel reference": (
+        lambda d: _write_with(d, "spk2_mc.scp", "utt_a", (SAMPLES, CHANNELS), 5, -np.inf),
+        ["spk2_mc.scp", "utt_a", "NaN or Inf"]),
+    "all-zero reference": (
+        lambda d: sf.write(_scp_path(d, "spk1.scp", "utt_c"), np.zeros(SAMPLES), FS,
+                           subtype="FLOAT"),
+        ["spk1.scp", "utt_c", "all zeros"]),
     "bad category": (lambda d: _edit(d / "utt2category", "hard", "medium"),
                      ["utt2category", "utt_b", "medium"]),
     "bad angle": (lambda d: _edit(d / "utt2angle", "90.000", "270"),
@@ -131,3 +149,11 @@ def test_demanded_fs_and_channels(good_dir, capsys):
 def test_missing_dir(tmp_path, capsys):
     rc, output = run([str(tmp_path / "nope")], capsys)
     assert rc == 1 and "no such directory" in output
+
+
+def test_a_silent_mixture_is_allowed_but_not_a_silent_reference(good_dir, capsys):
+    """Only references must carry signal (SI-SDR); a silent mc image is a reference too."""
+    sf.write(_scp_path(good_dir, "spk2_mc.scp", "utt_b"), np.zeros((SAMPLES, CHANNELS)), FS,
+             subtype="FLOAT")
+    rc, output = run([str(good_dir)], capsys)
+    assert rc == 1 and "spk2_mc.scp: key utt_b: is all zeros" in output

@@ -25,6 +25,7 @@ from sepplug.utils.fuss_metrics import (
     score_example,
     summarize,
 )
+from sepplug.utils.results_table import read_summary
 from tests.data_fixtures import write_toy_corpus
 
 FS = 8000
@@ -230,6 +231,13 @@ def test_fuss_leaves_out_pairs_with_inactive_estimates():
     assert summary["over_separation_single"] == 1.0  # 0.3 s2 (-10 dB) is active
     assert summary["over_separation_multi"] == 0.0
     assert summary["under_separation_multi"] == 0.5
+    # n and standard errors of the reported means (results/summary.tsv)
+    assert summary["msi_n"] == 3 and summary["msi_all_pairs_n"] == 4
+    assert summary["msi_stderr"] == pytest.approx(
+        np.std([0.0, 100.0, 20.0], ddof=1) / np.sqrt(3), abs=1e-6)
+    assert summary["under_separation_multi_n"] == 2
+    assert summary["under_separation_multi_stderr"] == pytest.approx(0.5, abs=1e-9)
+    assert summary["one_source_si_snr_n"] == 1 and summary["one_source_si_snr_stderr"] is None
 
 
 def test_remix_assignment_is_the_brute_force_optimum():
@@ -322,6 +330,16 @@ def test_scorer_cli_and_results_table(toy_data, tmp_path):
     assert "|sparse_m4|test|4|mixit_sparsity 23|3|6|100.00|" in text
     assert "|1.00|0.00|0.00|2.00/2.50|" in text
     assert "## Environments" in text
+    (model / "family").write_text("mixit_sparse\n")
+    assert make_mixit_results.main(["--expdir", str(exp), "--out", str(results)]) == 0
+    assert results.read_text().count("|mixit_sparse|") == 1
+    rows = {r.metric: r for r in read_summary(exp / "results" / "summary.tsv")}
+    assert sorted(rows) == sorted(make_mixit_results.SUMMARY_METRICS)
+    assert {(r.model, r.family, r.subset) for r in rows.values()} == {
+        ("sparse_m4", "mixit_sparse", "test")}
+    assert rows["os_rate_1s"].n == 3 and rows["os_rate_1s"].mean == 1.0
+    assert rows["msi"].mean == pytest.approx(summary["msi"], abs=1e-4)
+    assert rows["msi"].stderr == pytest.approx(summary["msi_stderr"], abs=1e-4)
 
 
 def test_scorer_bad_input(toy_data, tmp_path, caplog):

@@ -13,6 +13,7 @@ import soundfile as sf
 from sepplug.bin import make_results, make_train_list, score_separation, select_channel
 from sepplug.enh.preprocessor.feabase import FeabasePreprocessor
 from sepplug.utils.kaldi_files import read_kv, write_kv
+from sepplug.utils.results_table import format_summary, read_summary, row_from_values, write_summary
 from sepplug.utils.scoring import score_utterance
 
 FS = 8000
@@ -135,13 +136,49 @@ def test_scoring_cli_and_results_table(tmp_path):
     summary = json.loads((exp / "scoring" / "summary.json").read_text())
     assert summary["num_utts"] == 2
     assert abs(summary["si_sdri_mean"]) < 1e-6  # the mixture itself improves nothing
+    # --data_dir (enh.sh's interface) stands for the same mixture and references.
+    assert score_separation.main([
+        "--data_dir", str(data), "--inf_scp", str(exp / "spk1.scp"),
+        "--inf_scp", str(exp / "spk2.scp"), "--out_dir", str(tmp_path / "scoring2")]) == 0
+    assert ((tmp_path / "scoring2" / "per_utt.tsv").read_text()
+            == (exp / "scoring" / "per_utt.tsv").read_text())
+    (exp.parent / "family").write_text("erm\n")
     out_md = tmp_path / "exp" / "RESULTS.md"
     png = tmp_path / "exp" / "bars.png"
     assert make_results.main(["--expdir", str(tmp_path / "exp"), "--out", str(out_md),
                               "--plot", str(png)]) == 0
     text = out_md.read_text()
-    assert "|toy|test_hard|2|" in text
+    assert "|toy|test_hard|2|" in text and text.count("|erm|") == 1
     assert png.stat().st_size > 1000
+    # Results as data, from the same per-utterance numbers as the table.
+    rows = {r.metric: r for r in read_summary(tmp_path / "exp" / "results" / "summary.tsv")}
+    assert sorted(rows) == ["sdr", "sdri", "si_sdr", "si_sdri"]
+    per_utt = np.loadtxt(exp / "scoring" / "per_utt.tsv", skiprows=1, usecols=1)
+    si_sdr = per_utt
+    assert rows["si_sdr"].model == "toy" and rows["si_sdr"].family == "erm"
+    assert rows["si_sdr"].subset == "test_hard" and rows["si_sdr"].n == 2
+    assert rows["si_sdr"].mean == pytest.approx(si_sdr.mean(), abs=1e-4)
+    assert rows["si_sdr"].stderr == pytest.approx(si_sdr.std(ddof=1) / np.sqrt(2), abs=1e-4)
+    assert f"|{si_sdr.mean():.2f}|" in text
+
+
+def test_summary_tsv_round_trip_and_bad_files(tmp_path):
+    rows = [row_from_values("m", "erm", "test", "si_sdri", [1.0, 2.0, 4.0]),
+            row_from_values("m", "erm", "test", "sdr", [3.0]),
+            row_from_values("m", "erm", "test", "msi", [])]
+    path = tmp_path / "results" / "summary.tsv"
+    write_summary(path, rows)
+    assert path.read_text().splitlines()[0] == "model\tfamily\tsubset\tmetric\tn\tmean\tstderr"
+    back = read_summary(path)
+    assert back[0].n == 3 and back[0].mean == pytest.approx(7 / 3, abs=1e-4)
+    assert back[0].stderr == pytest.approx(np.std([1, 2, 4], ddof=1) / np.sqrt(3), abs=1e-4)
+    assert np.isnan(back[1].stderr) and back[2].n == 0 and np.isnan(back[2].mean)
+    path.write_text("model\tmean\n")
+    with pytest.raises(ValueError, match="summary.tsv:1: header"):
+        read_summary(path)
+    path.write_text(format_summary(rows[:1]) + "m\term\ttest\n")
+    with pytest.raises(ValueError, match="summary.tsv:3: 3 fields"):
+        read_summary(path)
 
 
 def test_feabase_swaps_the_requested_share(tmp_path):

@@ -149,12 +149,12 @@ def test_plugin_preprocessor_is_built_by_the_sepplug_task(sites):
         args = argparse.Namespace(preprocessor="toy_scale", preprocessor_conf={"factor": 3.0})
         fn = SepplugEnhancementTask.build_preprocess_fn(args, train=True)
         out = fn("u1", {"speech_mix": np.ones(4, dtype=np.float32)})
-        print(type(fn).__name__, out["speech_mix"].tolist())
+        print(type(fn).__name__, type(fn.inner).__name__, out["speech_mix"].tolist())
         """,
         [sites["toy-pre-plugin"]],
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "ScalePreprocessor [3.0, 3.0, 3.0, 3.0]" in proc.stdout
+    assert "CheckedPreprocess ScalePreprocessor [3.0, 3.0, 3.0, 3.0]" in proc.stdout
 
 
 def test_unknown_component_fails_with_espnet_error_listing_plugins(sites, tmp_path):

@@ -61,7 +61,7 @@ run_all() {  # $1: "" (train from scratch) or N (continue each run to N epochs a
         if [ -z "$1" ]; then
             log "start: $tag (log: $expdir/run_feabase.$tag.log)"
             # shellcheck disable=SC2086
-            ./run.sh --stage 4 --stop-stage 6 --tag "$tag" $opts "${common[@]}" \
+            ./run.sh --stage 4 --stop-stage 6 --enh_tag "$tag" $opts "${common[@]}" \
                 >"$expdir/run_feabase.$tag.log" 2>&1 &
         else
             log "continue: $tag -> ${tag}_e$1 (log: $expdir/run_feabase.${tag}_e$1.log)"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +22,7 @@ import yaml
 
 from sepplug.bin.make_results import environment
 from sepplug.utils.atomic import atomic_write_text
+from sepplug.utils.results_table import ResultRow, read_family, write_summary
 
 REQUIRED_KEYS = ("num_single", "num_multi", "num_estimates", "one_source_si_snr", "msi",
                  "msi_all_pairs", "remix_one_source_si_snr", "remix_msi", "over_separation_single",
@@ -79,8 +81,28 @@ def collect(expdir: Path) -> list[dict]:
         summary["model"] = enhanced.parent.name.removeprefix("enh_")
         summary["subset"] = enhanced.name.removeprefix("enhanced_")
         summary["outputs"], summary["regularisers"] = model_info(enhanced.parent)
+        summary["family"] = read_family(enhanced.parent)
         rows.append(summary)
     return rows
+
+
+# summary.tsv metric name -> score_mixit summary key (sepplug.utils.fuss_metrics).
+SUMMARY_METRICS = {"msi": "msi", "msi_all_pairs": "msi_all_pairs", "1s": "one_source_si_snr",
+                   "os_rate_1s": "over_separation_single", "os_rate_ms": "over_separation_multi",
+                   "us_rate_ms": "under_separation_multi"}
+
+
+def summary_rows(rows: list[dict]) -> list[ResultRow]:
+    """The rows of results/summary.tsv (a mean over nothing is nan with n = 0)."""
+    out = []
+    for r in rows:
+        for metric, key in SUMMARY_METRICS.items():
+            mean, stderr = r.get(key), r.get(f"{key}_stderr")
+            out.append(ResultRow(
+                r["model"], r["family"], r["subset"], metric, int(r.get(f"{key}_n", 0)),
+                math.nan if mean is None else float(mean),
+                math.nan if stderr is None else float(stderr)))
+    return out
 
 
 def _num(value: float | None) -> str:
@@ -90,8 +112,8 @@ def _num(value: float | None) -> str:
 def table(rows: list[dict]) -> str:
     lines = [
         "|model|test set|M|regularisers|#1S|#MS|1S (dB)|MSi (dB) [2, 3 src]|MSi all pairs|"
-        "1S remix|MSi remix|OS 1S|OS MS|US MS|active 1S/MS|",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "1S remix|MSi remix|OS 1S|OS MS|US MS|active 1S/MS|MSi s.e.|family|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         per_count = ", ".join(_num(r[k]) for k in sorted(r) if k.startswith("msi_")
@@ -104,6 +126,7 @@ def table(rows: list[dict]) -> str:
             f"{_num(r['remix_msi'])}|{_num(r['over_separation_single'])}|"
             f"{_num(r['over_separation_multi'])}|{_num(r['under_separation_multi'])}|"
             f"{_num(r['mean_active_single'])}/{_num(r['mean_active_multi'])}|"
+            f"{_num(r.get('msi_stderr'))}|{r['family']}|"
         )
     return "\n".join(lines)
 
@@ -112,6 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--expdir", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--summary", type=Path, default=None,
+                   help="results as data (default: <expdir>/results/summary.tsv)")
     p.add_argument("--title", default="VCTK MixIT (unsupervised)")
     args = p.parse_args(argv)
     try:
@@ -130,7 +155,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "## FUSS-style separation metrics",
         table(rows),
         NOTES,
+        "The same numbers as data: `results/summary.tsv` (metrics msi, msi_all_pairs, 1s, "
+        "os_rate_1s, os_rate_ms, us_rate_ms; n = pairs or examples averaged; standard errors).",
     ]) + "\n"
+    write_summary(args.summary or args.expdir / "results" / "summary.tsv", summary_rows(rows))
     atomic_write_text(args.out, text)
     print(text)
     return 0

@@ -3,9 +3,11 @@
     python -m sepplug.bin.make_results --expdir exp --out exp/RESULTS.md \\
         --plot exp/results_si_sdri.png
 
-Reads ``<expdir>/enh_*/enhanced_*/scoring/summary.json`` (written by
-``sepplug.bin.score_separation``). The layout follows ESPnet's RESULTS.md
-(environment block, then tables), with one row per model x test subset.
+Reads the per-utterance scores ``<expdir>/enh_*/enhanced_*/scoring/per_utt.tsv`` (written
+by ``sepplug.bin.score_separation``) and writes, from the same numbers, RESULTS.md (ESPnet's
+layout: environment block, then a table with one row per model x test subset) and
+``<expdir>/results/summary.tsv`` (:mod:`sepplug.utils.results_table`; metrics ``si_sdri``,
+``si_sdr``, ``sdri``, ``sdr`` with standard errors).
 """
 
 from __future__ import annotations
@@ -13,14 +15,22 @@ from __future__ import annotations
 import argparse
 import datetime
 import importlib.metadata as metadata
-import json
 import platform
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from sepplug.utils.atomic import atomic_write_text
+from sepplug.utils.results_table import (
+    ResultRow,
+    mean_stderr,
+    read_family,
+    row_from_values,
+    write_summary,
+)
 
 SUBSET_ORDER = {"test_easy": 0, "test_hard": 1, "test_both": 2}
 
@@ -30,16 +40,45 @@ def subset_key(subset: str) -> tuple[int, str]:
     return SUBSET_ORDER.get(subset, len(SUBSET_ORDER)), subset
 
 
+SUMMARY_METRICS = ("si_sdri", "si_sdr", "sdri", "sdr")
+
+
+def read_per_utt(path: Path) -> dict[str, np.ndarray]:
+    """Columns of a ``per_utt.tsv`` (utt, then one float column per metric).
+
+    Raises:
+        ValueError: an empty or malformed file (names it).
+    """
+    lines = path.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split("\t") if lines else []
+    if header[:1] != ["utt"] or len(lines) < 2:
+        raise ValueError(f"{path}: not a per_utt.tsv with scored utterances")
+    try:
+        values = np.array([[float(v) for v in line.split("\t")[1:]] for line in lines[1:]])
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+    if values.shape[1] != len(header) - 1:
+        raise ValueError(f"{path}: rows do not have the header's {len(header)} columns")
+    return {name: values[:, i] for i, name in enumerate(header[1:])}
+
+
 def collect(expdir: Path) -> list[dict]:
-    """One row per (model, subset): the summary metrics and where they came from."""
+    """One row per (model, subset): the per-utterance scores and where they came from."""
     rows = []
-    for summary in sorted(expdir.glob("enh_*/enhanced_*/scoring/summary.json")):
-        enhanced = summary.parent.parent
-        row = json.loads(summary.read_text())
-        row["model"] = enhanced.parent.name.removeprefix("enh_")
-        row["subset"] = enhanced.name.removeprefix("enhanced_")
-        rows.append(row)
+    for per_utt in sorted(expdir.glob("enh_*/enhanced_*/scoring/per_utt.tsv")):
+        enhanced = per_utt.parent.parent
+        rows.append({
+            "model": enhanced.parent.name.removeprefix("enh_"),
+            "family": read_family(enhanced.parent),
+            "subset": enhanced.name.removeprefix("enhanced_"),
+            "scores": read_per_utt(per_utt),
+        })
     return sorted(rows, key=lambda r: (r["model"], subset_key(r["subset"])))
+
+
+def summary_rows(rows: list[dict]) -> list[ResultRow]:
+    return [row_from_values(r["model"], r["family"], r["subset"], metric, r["scores"][metric])
+            for r in rows for metric in SUMMARY_METRICS]
 
 
 def _version(dist: str) -> str:
@@ -75,13 +114,15 @@ def _cpu_count() -> int:
 
 def table(rows: list[dict]) -> str:
     head = ("|model|subset|#utt|SI-SDR (dB)|SI-SDRi mean (dB)|SI-SDRi median (dB)|"
-            "SDR (dB)|SDRi (dB)|\n|---|---|---|---|---|---|---|---|")
+            "SDR (dB)|SDRi (dB)|SI-SDRi s.e.|family|\n|---|---|---|---|---|---|---|---|---|---|")
     lines = [head]
     for r in rows:
+        sc = r["scores"]
+        n, si_sdri, stderr = mean_stderr(sc["si_sdri"])
         lines.append(
-            f"|{r['model']}|{r['subset']}|{r['num_utts']}|{r['si_sdr_mean']:.2f}|"
-            f"{r['si_sdri_mean']:.2f}|{r['si_sdri_median']:.2f}|{r['sdr_mean']:.2f}|"
-            f"{r['sdri_mean']:.2f}|"
+            f"|{r['model']}|{r['subset']}|{n}|{np.mean(sc['si_sdr']):.2f}|"
+            f"{si_sdri:.2f}|{np.median(sc['si_sdri']):.2f}|{np.mean(sc['sdr']):.2f}|"
+            f"{np.mean(sc['sdri']):.2f}|{stderr:.2f}|{r['family']}|"
         )
     return "\n".join(lines)
 
@@ -92,11 +133,10 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     models = sorted({r["model"] for r in rows})
     subsets = sorted({r["subset"] for r in rows}, key=subset_key)
-    value = {(r["model"], r["subset"]): r["si_sdri_mean"] for r in rows}
+    value = {(r["model"], r["subset"]): float(np.mean(r["scores"]["si_sdri"])) for r in rows}
     width = 0.8 / max(len(models), 1)
     # Wide enough for every bar and its label; distinct colours for up to 20 models; the
     # legend right of the axes, where it cannot hide bars.
@@ -129,12 +169,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--expdir", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--plot", type=Path, default=None)
+    p.add_argument("--summary", type=Path, default=None,
+                   help="results as data (default: <expdir>/results/summary.tsv)")
+    p.add_argument("--plot", type=Path, default=None,
+                   help="bar chart (default: <expdir>/results_si_sdri.png)")
+    p.add_argument("--no_plot", action="store_true")
     p.add_argument("--title", default="SpatialVCTK")
     args = p.parse_args(argv)
-    rows = collect(args.expdir)
+    try:
+        rows = collect(args.expdir)
+    except ValueError as exc:
+        print(f"make_results: error: {exc}", file=sys.stderr)
+        return 1
     if not rows:
-        print(f"make_results: error: no scoring/summary.json under {args.expdir}/enh_*/",
+        print(f"make_results: error: no scoring/per_utt.tsv under {args.expdir}/enh_*/",
               file=sys.stderr)
         return 1
     text = "\n\n".join([
@@ -143,10 +191,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         environment(),
         "## Separation (SI-SDRi against the reference-mic mixture)",
         table(rows),
+        "The same numbers as data: `results/summary.tsv` (standard errors over utterances).",
     ]) + "\n"
+    write_summary(args.summary or args.expdir / "results" / "summary.tsv", summary_rows(rows))
     atomic_write_text(args.out, text)
-    if args.plot is not None:
-        plot(rows, args.plot, args.title)
+    if not args.no_plot:
+        plot(rows, args.plot or args.expdir / "results_si_sdri.png", args.title)
     print(text)
     return 0
 

@@ -56,6 +56,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold_db", type=float, default=-20.0,
                    help="an estimate is active above this level re the quietest reference")
     p.add_argument("--clamp_db", type=float, default=100.0, help="SI-SNR clamp (dB)")
+    p.add_argument("--ref_channel", type=int, default=0,
+                   help="mixture channel to compare (the test mixtures are mono: only 0)")
     return p
 
 
@@ -172,6 +174,10 @@ def per_example_table(keys: list[str], rows: list[dict]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if args.ref_channel != 0:
+        logger.error("--ref_channel %d: the MixIT test mixtures are mono (channel 0 only)",
+                     args.ref_channel)
+        return 1
     try:
         keys, rows = score_dir(args.data_dir, args.inf_scp, args.threshold_db, args.clamp_db)
     except ScoringError as exc:

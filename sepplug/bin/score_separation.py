@@ -7,6 +7,9 @@
         --mix_scp data/test_hard/wav.scp --ref_channel 0 \\
         --out_dir exp/enh_x/enhanced_test_hard/scoring
 
+``--data_dir data/test_hard`` stands for ``--mix_scp`` its ``wav.scp`` and ``--ref_scp`` its
+``spk1.scp``, ``spk2.scp``, ... (the scoring interface of the recipes' shared ``enh.sh``).
+
 Writes ``per_utt.tsv`` and ``summary.json`` (atomically) under ``--out_dir``.
 """
 
@@ -26,14 +29,17 @@ from tqdm import tqdm
 from sepplug.utils.atomic import atomic_write_text
 from sepplug.utils.scoring import score_utterance, summarize
 
-METRICS = ("si_sdr", "si_sdr_mix", "si_sdri", "sdr", "sdr_mix", "sdri")
+METRICS = ("si_sdr", "si_sdr_mix", "si_sdri", "sdr", "sdr_mix", "sdri", "sd_sdr", "sd_sdr_mix",
+           "sd_sdri")
 
 
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--ref_scp", action="append", required=True, help="one per source, in order")
+    p.add_argument("--data_dir", type=Path, default=None,
+                   help="data dir: its wav.scp and spk<n>.scp stand for --mix_scp/--ref_scp")
+    p.add_argument("--ref_scp", action="append", default=[], help="one per source, in order")
     p.add_argument("--inf_scp", action="append", required=True, help="one per estimated source")
-    p.add_argument("--mix_scp", required=True, help="mixture wav.scp (mono or multi-channel)")
+    p.add_argument("--mix_scp", default=None, help="mixture wav.scp (mono or multi-channel)")
     p.add_argument("--ref_channel", type=int, default=0, help="mixture channel to compare")
     p.add_argument("--out_dir", type=Path, required=True)
     return p
@@ -47,9 +53,20 @@ def _mono(x: np.ndarray, channel: int, where: str) -> np.ndarray:
     return x[:, channel]
 
 
+def reference_scps(data_dir: Path) -> list[str]:
+    """``spk1.scp, spk2.scp, ...`` of a data dir, in source order (not ``spk<n>_mc.scp``)."""
+    scps = [p for p in data_dir.glob("spk*.scp") if p.stem.removeprefix("spk").isdigit()]
+    return [str(p) for p in sorted(scps, key=lambda p: int(p.stem.removeprefix("spk")))]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if args.data_dir is not None:
+        args.mix_scp = args.mix_scp or str(args.data_dir / "wav.scp")
+        args.ref_scp = args.ref_scp or reference_scps(args.data_dir)
+    if not args.mix_scp or not args.ref_scp:
+        sys.exit("score_separation: give --data_dir, or --mix_scp and --ref_scp")
     if len(args.ref_scp) != len(args.inf_scp):
         sys.exit(f"score_separation: {len(args.ref_scp)} --ref_scp but "
                  f"{len(args.inf_scp)} --inf_scp")

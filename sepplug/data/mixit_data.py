@@ -62,6 +62,7 @@ import soundfile as sf
 from tqdm import tqdm
 
 from sepplug.data import kaldi_dir, vctk
+from sepplug.data.audio_checks import signal_problem
 from sepplug.data.done import DONE_NAME, fresh_temp_dir, is_done, move_into_place, write_marker
 from sepplug.data.errors import DataError, run_or_report, setup_cli_logging
 
@@ -286,6 +287,9 @@ def render_example(
         images = []
         for source in sources:
             segment = crop_or_pad(cache[source["file"]], num_samples, source["crop"])
+            problem = signal_problem(segment)
+            if problem:
+                raise DataError(f"example {record['key']}: the crop of {source['file']} {problem}")
             rms = np.sqrt(np.mean(segment**2))
             if rms < MIN_SEGMENT_RMS:
                 raise DataError(

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
+from sepplug.data.audio_checks import signal_problem
 from sepplug.data.room import simulate_images
 
 logger = logging.getLogger(__name__)
@@ -105,9 +106,10 @@ def render(spec: dict[str, Any], fs: int, num_samples: int, dtype: str) -> tuple
         spec["source_files"], spec["crop_positions"], spec["gains_db"], strict=True
     ):
         segment, offset, is_padded = fit_segment(load_source(path, fs), num_samples, position)
+        problem = signal_problem(segment, silent_ok=False)
+        if problem:
+            raise ValueError(f"{spec['key']}: the segment of {path} {problem}")
         rms = np.sqrt(np.mean(segment**2))
-        if rms == 0:
-            raise ValueError(f"{spec['key']}: segment of {path} is silent")
         dry.append(segment / rms * 10 ** (gain_db / 20))
         offsets.append(offset)
         padded.append(is_padded)

@@ -6,12 +6,15 @@ Checks, each error naming file, line or key, and the problem:
   the known ones (``spk*.scp``, ``noise*.scp``, ``utt2*``, ``text``, ``meta.jsonl``) has
   C-locale sorted, unique keys and the same key set as ``wav.scp``;
 * ``spk2utt`` is the inverse of ``utt2spk``;
-* ``utt2category`` values are easy/hard/both, ``utt2angle`` values numbers in [0, 180];
+* ``utt2category`` values are known categories (:mod:`sepplug.data.categories`),
+  ``utt2angle`` values numbers in [0, 180];
 * ``fs`` holds an integer;
 * every audio file exists and is readable; all share one sample rate (= ``fs`` file and
   ``--fs``); mixtures share one channel count (= ``--channels``); ``spk<n>.scp`` files are
   single-channel, ``spk<n>_mc.scp`` ones have the mixture's channels; the references
-  of an utterance have its mixture's length.
+  of an utterance have its mixture's length;
+* no audio file holds NaN or Inf samples, and no reference source (``spk*.scp``) is all
+  zeros (a silent source makes SI-SDR undefined).
 
 Exit status 0 when valid, 1 otherwise (errors on stderr).
 """
@@ -28,7 +31,8 @@ from typing import Any
 
 import soundfile as sf
 
-from sepplug.data.kaldi_dir import CATEGORIES, FS_CATEGORY
+from sepplug.data.audio_checks import file_problem
+from sepplug.data.categories import KNOWN as KNOWN_CATEGORIES
 
 REQUIRED = ("wav.scp", "utt2spk", "spk2utt")
 _PER_UTT = re.compile(r"^(wav|spk\d+|spk\d+_mc|noise\d+|dereverb\d+)\.scp$|^utt2\w+$|^text$")
@@ -97,11 +101,10 @@ def check_values(data_dir: Path, tables: dict[str, dict[str, str]], report: Repo
         for spk in sorted(set(inverse) | set(spk2utt)):
             if sorted(inverse.get(spk, [])) != spk2utt.get(spk, []):
                 report.error(data_dir / "spk2utt", f"speaker {spk}: does not match utt2spk")
-    known = (*CATEGORIES, FS_CATEGORY)
     for key, value in tables.get("utt2category", {}).items():
-        if value not in known:
-            report.error(data_dir / "utt2category",
-                         f"key {key}: category '{value}' is not one of {', '.join(known)}")
+        if value not in KNOWN_CATEGORIES:
+            report.error(data_dir / "utt2category", f"key {key}: category '{value}' is not "
+                                                    f"one of {', '.join(KNOWN_CATEGORIES)}")
     for key, value in tables.get("utt2angle", {}).items():
         try:
             ok = 0.0 <= float(value) <= 180.0
@@ -144,6 +147,11 @@ def check_audio(data_dir: Path, scps: dict[str, dict[str, str]], expected_fs: in
                 continue
             if info.frames == 0:
                 report.error(where, f"key {key}: zero-length audio: {value}")
+            else:
+                is_reference = name.startswith("spk")
+                problem = file_problem(value, silent_ok=not is_reference)
+                if problem:
+                    report.error(where, f"key {key}: {problem}: {value}")
             rates.add(info.samplerate)
             if expected_fs and info.samplerate != expected_fs:
                 report.error(where, f"key {key}: sample rate {info.samplerate} Hz, expected "

@@ -11,9 +11,14 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from espnet2.tasks.enh import EnhancementTask, preprocessor_choices
+from sepplug.utils.offline import prepare_offline_nltk
 
-from sepplug.registry import plugin_preprocessor_names, register_all
+prepare_offline_nltk()  # before ESPnet's import pulls in g2p_en (see sepplug.utils.offline)
+
+from espnet2.tasks.enh import EnhancementTask, preprocessor_choices  # noqa: E402
+
+from sepplug.registry import plugin_preprocessor_names, register_all  # noqa: E402
+from sepplug.tasks.checked_data import CheckedPreprocess  # noqa: E402
 
 register_all()
 
@@ -24,6 +29,8 @@ class SepplugEnhancementTask(EnhancementTask):
     ESPnet's ``build_preprocess_fn`` hard-codes its two stock preprocessors. A
     plugin preprocessor class is built with ``cls.from_task_args(args, train)``
     when it defines that classmethod, else with ``cls(train=train, **preprocessor_conf)``.
+    Every preprocessor (or none) is wrapped in :class:`CheckedPreprocess`, which refuses
+    NaN/Inf audio and all-zero references with the utterance and file named.
     """
 
     @classmethod
@@ -32,6 +39,11 @@ class SepplugEnhancementTask(EnhancementTask):
         if name is not None and name.lower() in plugin_preprocessor_names():
             pre_cls = preprocessor_choices.get_class(name.lower())
             if hasattr(pre_cls, "from_task_args"):
-                return pre_cls.from_task_args(args, train)
-            return pre_cls(train=train, **(args.preprocessor_conf or {}))
-        return super().build_preprocess_fn(args, train)
+                inner = pre_cls.from_task_args(args, train)
+            else:
+                inner = pre_cls(train=train, **(args.preprocessor_conf or {}))
+        else:
+            inner = super().build_preprocess_fn(args, train)
+        data_files = getattr(args, f"{'train' if train else 'valid'}_data_path_and_name_and_type",
+                             None) or []
+        return CheckedPreprocess(inner, {name: path for path, name, *_ in data_files})

@@ -25,9 +25,12 @@ mixture ``x (T,)``:
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+
+from sepplug.utils.results_table import mean_stderr
 
 TINY = 1e-20
 MAX_REMIX_ASSIGNMENTS = 200_000  # 3 references x 11 estimates; memory ~ P·K·M
@@ -204,37 +207,47 @@ def summarize(rows: list[dict]) -> dict:
     (1S), ``msi`` (MSi), ``msi_<K>`` per source count, their ``*_all_pairs`` variants,
     ``remix_one_source_si_snr``, ``remix_msi``, ``over_separation_single/multi``,
     ``under_separation_single/multi``, ``mean_active_single/multi``, ``inactive_pairs``,
-    ``si_snr_mix_multi``. A mean over nothing is None.
+    ``si_snr_mix_multi``. A mean over nothing is None. Every mean ``<name>`` of
+    :data:`WITH_STDERR` also has ``<name>_n`` (values averaged: pairs or examples) and
+    ``<name>_stderr`` (standard error of the mean, None for fewer than two values).
     """
     if not rows:
         raise MetricInputError("no examples to summarize")
     single = [r for r in rows if r["num_sources"] == 1]
     multi = [r for r in rows if r["num_sources"] > 1]
-    out: dict = {"num_examples": len(rows), "num_single": len(single), "num_multi": len(multi),
-                 "num_estimates": rows[0]["num_estimates"]}
-    out["one_source_si_snr"] = _pair_mean(single, "si_snr", active_only=True)
-    out["one_source_si_snr_all_pairs"] = _pair_mean(single, "si_snr", active_only=False)
-    out["msi"] = _pair_mean(multi, "si_snri", active_only=True)
-    out["msi_all_pairs"] = _pair_mean(multi, "si_snri", active_only=False)
+    values: dict[str, list[float]] = {
+        "one_source_si_snr": _pair_values(single, "si_snr", active_only=True),
+        "one_source_si_snr_all_pairs": _pair_values(single, "si_snr", active_only=False),
+        "msi": _pair_values(multi, "si_snri", active_only=True),
+        "msi_all_pairs": _pair_values(multi, "si_snri", active_only=False),
+    }
     for count in sorted({r["num_sources"] for r in multi}):
         subset = [r for r in multi if r["num_sources"] == count]
-        out[f"msi_{count}"] = _pair_mean(subset, "si_snri", active_only=True)
-    out["remix_one_source_si_snr"] = _pair_mean(single, "remix_si_snr", active_only=False)
-    out["remix_msi"] = _pair_mean(multi, "remix_si_snri", active_only=False)
-    out["si_snr_mix_multi"] = _pair_mean(multi, "si_snr_mix", active_only=False)
+        values[f"msi_{count}"] = _pair_values(subset, "si_snri", active_only=True)
+    values["remix_one_source_si_snr"] = _pair_values(single, "remix_si_snr", active_only=False)
+    values["remix_msi"] = _pair_values(multi, "remix_si_snri", active_only=False)
+    values["si_snr_mix_multi"] = _pair_values(multi, "si_snr_mix", active_only=False)
     for name, subset in (("single", single), ("multi", multi)):
-        out[f"over_separation_{name}"] = _mean([float(r["over"]) for r in subset])
-        out[f"under_separation_{name}"] = _mean([float(r["under"]) for r in subset])
-        out[f"mean_active_{name}"] = _mean([float(r["num_active"]) for r in subset])
+        values[f"over_separation_{name}"] = [float(r["over"]) for r in subset]
+        values[f"under_separation_{name}"] = [float(r["under"]) for r in subset]
+        values[f"mean_active_{name}"] = [float(r["num_active"]) for r in subset]
+    out: dict = {"num_examples": len(rows), "num_single": len(single), "num_multi": len(multi),
+                 "num_estimates": rows[0]["num_estimates"]}
+    for name, vals in values.items():
+        n, mean, stderr = mean_stderr(vals)
+        out[name] = None if n == 0 else mean
+        if name in WITH_STDERR:
+            out[f"{name}_n"] = n
+            out[f"{name}_stderr"] = None if math.isnan(stderr) else stderr
     out["inactive_pairs"] = sum(not a for r in rows for a in r["pit_active"])
     return out
 
 
-def _pair_mean(rows: list[dict], name: str, active_only: bool) -> float | None:
-    values = [v for r in rows for v, a in zip(r[name], r["pit_active"], strict=True)
-              if a or not active_only]
-    return _mean(values)
+# The means reported with n and standard error (results/summary.tsv of the MixIT recipe).
+WITH_STDERR = ("one_source_si_snr", "msi", "msi_all_pairs", "over_separation_single",
+               "over_separation_multi", "under_separation_multi")
 
 
-def _mean(values: list[float]) -> float | None:
-    return float(np.mean(values)) if values else None
+def _pair_values(rows: list[dict], name: str, active_only: bool) -> list[float]:
+    return [v for r in rows for v, a in zip(r[name], r["pit_active"], strict=True)
+            if a or not active_only]

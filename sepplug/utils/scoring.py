@@ -1,7 +1,10 @@
 """Per-utterance separation metrics: SI-SDR, SDR and their improvements.
 
 Metrics come from ``fast_bss_eval`` (BSS-Eval v4 SDR with a 512-tap distortion
-filter; SI-SDR of Le Roux et al. with zero-mean signals). The improvement is
+filter; SI-SDR of Le Roux et al. with zero-mean signals), plus the scale-dependent SDR of
+Le Roux et al. ("SDR - half-baked or well done?", eq. 7): SD-SDR = 10 log10(|a s|^2 /
+|s - s_hat|^2), a = <s_hat, s> / |s|^2, which also penalises a wrong output level (the
+model-selection paper's metric; score outputs that keep their level). The improvement is
 taken against the unprocessed mixture at the reference microphone, scored with
 the same permutation as the estimates.
 """
@@ -34,8 +37,9 @@ def score_utterance(
         key: utterance id, used in error messages.
 
     Returns:
-        ``si_sdr``, ``si_sdr_mix``, ``si_sdri``, ``sdr``, ``sdr_mix``, ``sdri``:
-        each the mean over the S sources (best permutation for the estimates).
+        ``si_sdr``, ``si_sdr_mix``, ``si_sdri``, ``sdr``, ``sdr_mix``, ``sdri``,
+        ``sd_sdr``, ``sd_sdr_mix``, ``sd_sdri``: each the mean over the S sources (best
+        SI-SDR permutation for the estimates).
     """
     _check_shapes(refs, ests, mix, key)
     length = refs.shape[1]
@@ -57,10 +61,25 @@ def score_utterance(
         "si_sdr_mix": float(np.mean(si_sdr_mix)),
         "sdr": float(np.mean(sdr)),
         "sdr_mix": float(np.mean(sdr_mix)),
+        "sd_sdr": float(np.mean(sd_sdr(refs64, ests[perm].astype(np.float64)))),
+        "sd_sdr_mix": float(np.mean(sd_sdr(refs64, mix_rep))),
     }
     out["si_sdri"] = out["si_sdr"] - out["si_sdr_mix"]
     out["sdri"] = out["sdr"] - out["sdr_mix"]
+    out["sd_sdri"] = out["sd_sdr"] - out["sd_sdr_mix"]
     return out
+
+
+def sd_sdr(refs: np.ndarray, ests: np.ndarray, clamp_db: float = 100.0) -> np.ndarray:
+    """Scale-dependent SDR (dB) of each source: refs, ests (S, T) -> (S,).
+
+    Written here because fast_bss_eval has SI-SDR and BSS-Eval SDR but not SD-SDR.
+    """
+    energy = np.sum(refs**2, axis=-1)
+    alpha = np.sum(ests * refs, axis=-1) / energy
+    error = np.sum((refs - ests) ** 2, axis=-1)
+    ratio = alpha**2 * energy / np.maximum(error, energy * 10 ** (-clamp_db / 10))
+    return 10 * np.log10(np.maximum(ratio, 10 ** (-clamp_db / 10)))
 
 
 def _fit(x: np.ndarray, length: int) -> np.ndarray:

@@ -42,7 +42,7 @@ if [ ! -f "$dst/checkpoint.pth" ]; then
     [ -d "$src/images" ] && cp -a "$src/images" "$dst.tmp/"
     mv "$dst.tmp" "$dst"
 fi
-./run.sh --stage 5 --stop-stage 6 --expdir "$expdir" --tag "$dst_tag" \
+./run.sh --stage 5 --stop-stage 6 --expdir "$expdir" --enh_tag "$dst_tag" \
     "${rest[@]}" --enh_args "$enh_args --max_epoch $max_epoch"
 exit 0
 }

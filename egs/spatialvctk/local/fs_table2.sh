@@ -57,12 +57,12 @@ log "Table 2 (a): separators on $test_set and $fs_set"
 common=(--expdir "$expdir" --datadir "$datadir" --dumpdir "$dumpdir" --enh_args "$enh_args"
         --test_sets "$test_set $fs_set")
 # Spatial-only separator: D_easy only (oracle_re list with weight 0 on the other subsets).
-./run.sh --stage 4 --stop-stage 6 --enh_config "$enh_config" --tag "$spatial_tag" \
-    --train_variant oracle_re:easy=1,hard=0,both=0 "${common[@]}" \
+./run.sh --stage 4 --stop-stage 6 --enh_config "$enh_config" --enh_tag "$spatial_tag" \
+    --family spatial_only --train_variant oracle_re:easy=1,hard=0,both=0 "${common[@]}" \
     >"$expdir/table2.$spatial_tag.log" 2>&1 &
-./run.sh --stage 6 --stop-stage 6 --enh_config "$enh_config" --tag "$erm_tag" "${common[@]}" \
+./run.sh --stage 6 --stop-stage 6 --enh_config "$enh_config" --enh_tag "$erm_tag" "${common[@]}" \
     >"$expdir/table2.$erm_tag.log" 2>&1 &
-./run.sh --stage 2 --stop-stage 6 --enh_config "$refmic_config" --tag "$timbre_tag" \
+./run.sh --stage 2 --stop-stage 6 --enh_config "$refmic_config" --enh_tag "$timbre_tag" \
     --input_channels ref "${common[@]}" >"$expdir/table2.$timbre_tag.log" 2>&1 &
 failed=0
 for pid in $(jobs -p); do wait "$pid" || failed=1; done

@@ -5,13 +5,13 @@
 # M = 8 sparse MixIT.
 set -euo pipefail
 cd "$(dirname "$0")"
-work=$(mktemp -d "${TMPDIR:-/tmp}/sepplug_mixit_ci.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+. utils/recipe_ci.sh
+ci_workdir sepplug_mixit_ci
 
-opts=(--nj 2 --datadir "$work/data" --expdir "$work/exp"
-      --data_opts "--segment 1.0 --n_train 8 --n_dev 4 --n_test 6 --num_speakers 12
-                   --utts_per_speaker 4 --num_dev_speakers 3 --num_test_speakers 3
-                   --corpus_dir $work/corpus --wavdir $work/wav"
+opts=(--nj 2 --datadir "$work/data" --expdir "$work/exp" --corpus_dir "$work/corpus"
+      --corpus_opts "--num_speakers 12 --utts_per_speaker 4 --num_dev 3 --num_test 3"
+      --local_data_opts "--segment 1.0 --n_train 8 --n_dev 4 --n_test 6 --num_dev_speakers 3
+                         --num_test_speakers 3 --wav_dir $work/wav"
       --enh_args "--max_epoch 1 --num_iters_per_epoch 2 --batch_size 2 --chunk_length 4000
                   --valid_batch_size 2")
 models="train_enh_mixit_m4_cpu train_enh_mixit_sparse_m8_cpu"
@@ -22,22 +22,17 @@ for m in $models; do configs+=" conf/tuning/$m.yaml"; done
 
 results=$work/exp/RESULTS.md
 grep -q "^|train_enh_mixit_m4_cpu|test|4|none|2|4|" "$results" \
-    || { echo "run_ci.sh: no M = 4 row in $results" >&2; exit 1; }
+    || ci_fail "no M = 4 row in $results"
 grep -q "^|train_enh_mixit_sparse_m8_cpu|test|8|mixit_sparsity 6, source_covariance 2|2|4|" \
-    "$results" || { echo "run_ci.sh: no sparse M = 8 row in $results" >&2; exit 1; }
+    "$results" || ci_fail "no sparse M = 8 row in $results"
 [ "$(find "$work/exp/enh_train_enh_mixit_sparse_m8_cpu/enhanced_test" -maxdepth 1 \
-     -name 'spk*.scp' | wc -l)" -eq 8 ] || { echo "run_ci.sh: M = 8 model gave no 8 outputs" >&2; exit 1; }
+     -name 'spk*.scp' | wc -l)" -eq 8 ] || ci_fail "M = 8 model gave no 8 outputs"
+summary=$work/exp/results/summary.tsv
+ci_summary_row "$summary" train_enh_mixit_m4_cpu mixit test os_rate_1s 2
+ci_summary_row "$summary" train_enh_mixit_sparse_m8_cpu mixit_sparse_cov test os_rate_ms 4
+ci_summary_row "$summary" train_enh_mixit_sparse_m8_cpu mixit_sparse_cov test us_rate_ms 4
 
-# A finished recipe reruns as a no-op.
-./run.sh --stage 1 --stop-stage 6 --enh_configs "$configs" "${opts[@]}" >"$work/rerun.log" 2>&1
-grep -q "stage 1: .* already complete, skipped" "$work/rerun.log"
-grep -q "stage 4: .* already trained, skipped" "$work/rerun.log"
-grep -q "stage 6: .* already scored, skipped" "$work/rerun.log"
-
-# Bad input: --stage beyond --stop-stage, unknown option, missing checkpoint.
-! ./run.sh --stage 6 --stop-stage 5 "${opts[@]}" 2>/dev/null
-! ./run.sh --no_such_option 1 2>/dev/null
-! ./run.sh --stage 5 --stop-stage 6 --tag never_trained "${opts[@]}" 2>"$work/err.log"
-grep -q "checkpoint .* missing" "$work/err.log"
+ci_rerun_is_noop "$work/rerun.log" --stage 1 --stop-stage 6 --enh_configs "$configs" "${opts[@]}"
+ci_bad_input_fails "$work/err.log" "${opts[@]}"
 echo "run_ci.sh: recipe smoke run passed"
 cat "$results"

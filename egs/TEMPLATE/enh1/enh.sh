@@ -1,0 +1,310 @@
+#!/usr/bin/env bash
+# The one stage script of every sepplug recipe (after ESPnet's egs2/TEMPLATE/enh1/enh.sh).
+# A recipe symlinks it as ./enh.sh and keeps only what is its own: run.sh (its defaults),
+# conf/ and local/ (hooks below).
+#
+#   1 data        the corpus (VCTK from db.sh, else the embedded espeak-ng corpus under db/),
+#                 then the recipe's hook  local/data.sh CORPUS FS_HZ NJ DATADIR [local_data_opts]
+#   2 validate    sepplug validate-data on every set (+ hook local/check_data.sh SET DIR when
+#                 the recipe has one); reference-mic copies for 1-channel models
+#   3 augmentor   FEABASE feature-suppression model (skipped without --fs_config)
+#   4 lists       training list of the variant: erm | oracle_data | oracle_re:<w> | feabase
+#   5 train       ESPnet --collect_stats (shape files, shared by runs on one list), then
+#                 training through sepplug.bin.enh_train (ESPnet's trainer, --resume)
+#   6 score       inference, --scoring_tool per test set, --results_tool: exp/RESULTS.md
+#                 and exp/results/summary.tsv (results as data)
+#
+# Every stage leaves a done marker and is skipped when it is there; a killed stage reruns
+# (outputs are written under temp names, then renamed; training resumes from its last
+# checkpoint).
+set -euo pipefail
+# The whole script is one compound command, so bash parses it before running it:
+# editing enh.sh while a long stage runs cannot derail the running instance.
+{
+. utils/recipe_lib.sh
+
+# ---- options (override on the command line: --name value) ----------------
+stage=1
+stop_stage=6
+nj=2
+ngpu=0
+python=python3
+fs=8k                      # 8k or 16k
+datadir=data
+dumpdir=dump
+expdir=exp
+corpus_dir=db/embedded_corpus  # where the embedded corpus is generated (db.sh: VCTK empty)
+corpus_opts=""             # options of sepplug.data.corpus (--num_speakers N ...)
+local_data_opts=""         # options of the recipe's local/data.sh (sizes, segment ...)
+enh_config=""
+enh_args=""                # extra arguments of enh_train (override the config)
+enh_tag=""                 # exp/enh_<enh_tag>; default: config name + variant
+family=""                  # method family in results/summary.tsv; default: from the variant
+ref_num=2                  # reference sources in the training data (spk1..N.scp)
+input_channels=all         # all: the data's mixture; ref: reference mic only (1-ch models)
+ref_channel=0
+validate_opts=""           # extra options of validate-data (e.g. --channels 1)
+train_variant=erm          # erm | oracle_data | oracle_re:easy=1,hard=4,both=1 | feabase
+fs_config=""               # FEABASE feature-suppression config (stage 3)
+fs_tag=fs_cyclegan
+inference_model=auto       # auto: <best_model_criterion[0]>.best.pth of the model's config
+normalize_output_wav=true  # false keeps output levels (activity / over-separation scoring)
+scoring_tool=sepplug.bin.score_separation  # --data_dir --inf_scp.. --ref_channel --out_dir
+score_opts=""
+results_tool=sepplug.bin.make_results      # --expdir --title --out
+train_set=train
+valid_set=dev
+test_sets="test"
+results_title="sepplug"
+
+help_message="Usage: $0 --enh_config YAML [--stage N] [--stop_stage N] [--nj N] [--ngpu N]
+  [--fs 8k|16k] [--local_data_opts OPTS] [--corpus_opts OPTS] [--enh_args ARGS]
+  [--enh_tag TAG] [--family NAME] [--input_channels all|ref]
+  [--train_variant erm|oracle_data|oracle_re:easy=W,hard=W,both=W|feabase]
+  [--fs_config YAML] [--inference_model FILE|auto] [--test_sets 'A B']
+  [--scoring_tool MODULE] [--results_tool MODULE] [--datadir DIR] [--expdir DIR]
+(see the header of $0 for the stages and the rest)"
+
+. utils/parse_options.sh
+
+. ./path.sh
+. ./cmd.sh
+. ./db.sh
+
+[ "$stage" -le "$stop_stage" ] || die "--stage $stage is beyond --stop_stage $stop_stage"
+case "$fs" in 8k) fs_hz=8000 ;; 16k) fs_hz=16000 ;; *) die "--fs must be 8k or 16k, got '$fs'" ;; esac
+case "$input_channels" in all|ref) ;; *) die "--input_channels must be all or ref" ;; esac
+[ -n "$enh_config" ] || die "--enh_config is required"
+[ -f "$enh_config" ] || die "--enh_config $enh_config: no such file"
+
+if [ -z "$enh_tag" ]; then
+    enh_tag=$(basename "${enh_config}" .yaml)_${train_variant//[:=,]/_}
+fi
+if [ -z "$family" ]; then   # erm / erm_1ch / oracle_data / oracle_re / feabase
+    family=${train_variant%%:*}
+    [ "$input_channels" = ref ] && family+=_1ch
+fi
+enh_exp=$expdir/enh_$enh_tag
+fs_exp=$expdir/$fs_tag
+fs_dir=$dumpdir/raw/${train_set}_${fs_tag}   # FS-transformed D_both of the training set
+mkdir -p "$expdir"
+
+# The data dir a model reads for set $1 (ref-mic copy for 1-channel models).
+input_dir() {
+    if [ "$input_channels" = ref ]; then echo "$dumpdir/raw/$1_ch${ref_channel}"; else echo "$datadir/$1"; fi
+}
+
+data_args() {  # $1 train|valid, $2 data dir: ESPnet --*_data_path_and_name_and_type args
+    echo "--$1_data_path_and_name_and_type $2/wav.scp,speech_mix,sound"
+    local n
+    for n in $(seq "$ref_num"); do
+        echo "--$1_data_path_and_name_and_type $2/spk$n.scp,speech_ref$n,sound"
+    done
+}
+
+# ---- stage 1: data ---------------------------------------------------------
+if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
+    if is_done "$datadir" data_$fs; then
+        log "stage 1: $datadir already complete, skipped"
+    else
+        if [ -z "$VCTK" ]; then
+            corpus=$corpus_dir
+            log "stage 1: VCTK is empty in db.sh: the embedded corpus in $corpus"
+            # shellcheck disable=SC2086
+            ${python} -m sepplug.data.corpus --out "$corpus" --fs 16000 --nj "$nj" $corpus_opts \
+                || die "stage 1: corpus generation failed"
+        else
+            [ -d "$VCTK" ] || die "stage 1: VCTK=$VCTK (db.sh) is not a directory"
+            corpus=$VCTK
+        fi
+        log "stage 1: local/data.sh: $corpus -> $datadir at $fs"
+        # shellcheck disable=SC2086
+        local/data.sh "$corpus" "$fs_hz" "$nj" "$datadir" $local_data_opts \
+            || die "stage 1: local/data.sh failed"
+        done_mark "$datadir" data_$fs
+    fi
+fi
+
+# ---- stage 2: validate, reference-mic copies -----------------------------------
+if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
+    for s in "$train_set" "$valid_set" $test_sets; do
+        [ -d "$datadir/$s" ] || die "stage 2: $datadir/$s is missing: run stage 1"
+        # shellcheck disable=SC2086
+        ${python} -m sepplug.cli validate-data --fs "$fs_hz" $validate_opts "$datadir/$s" \
+            || die "stage 2: $datadir/$s failed validation (see above)"
+        if [ -x local/check_data.sh ]; then
+            local/check_data.sh "$s" "$datadir/$s" || die "stage 2: local/check_data.sh refused $datadir/$s"
+        fi
+        if [ "$input_channels" = ref ] && ! is_done "$(input_dir "$s")" format; then
+            log "stage 2: reference-mic copy of $s"
+            ${python} -m sepplug.bin.select_channel --in_dir "$datadir/$s" \
+                --out_dir "$(input_dir "$s")" --channel "$ref_channel"
+            done_mark "$(input_dir "$s")" format
+        fi
+    done
+    log "stage 2: data dirs valid"
+fi
+
+# ---- stage 3: FEABASE feature-suppression model -------------------------------
+if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
+    if [ -z "$fs_config" ]; then
+        log "stage 3: no --fs_config: this configuration uses no feature suppression, skipped"
+    elif is_done "$fs_exp" fs_train; then
+        log "stage 3: $fs_exp already trained, skipped"
+    else
+        log "stage 3: train the feature-suppression CycleGAN ($fs_config) -> $fs_exp"
+        ${cuda_cmd} "$fs_exp/fs_train.log" ${python} -m sepplug.bin.fs_train \
+            --train_dir "$datadir/$train_set" --out_dir "$fs_exp" --config "$fs_config" --resume \
+            || die "stage 3 failed: see $fs_exp/fs_train.log"
+        done_mark "$fs_exp" fs_train
+    fi
+fi
+
+# ---- stage 4: training list of the variant ------------------------------------
+train_dir=$(input_dir "$train_set")
+case "$train_variant" in
+    erm|feabase) ;;
+    oracle_data) train_dir=$dumpdir/raw/${train_set}_oracle_data_${input_channels} ;;
+    oracle_re:*) train_dir=$dumpdir/raw/${train_set}_re_${train_variant#oracle_re:}_${input_channels}
+                 train_dir=${train_dir//[=,]/_} ;;
+    *) die "unknown --train_variant '$train_variant'" ;;
+esac
+# Shape files depend only on the training list: runs on the same list share them.
+stats_dir=$expdir/enh_stats_${fs}_$(basename "$train_dir")
+if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
+    case "$train_variant" in
+        erm) log "stage 4: ERM trains on $train_dir as it is" ;;
+        oracle_data)
+            is_done "$train_dir" list || ${python} -m sepplug.bin.make_train_list \
+                --in_dir "$(input_dir "$train_set")" --in_dir "$(input_dir "${train_set}_hard_extra")" \
+                --out_dir "$train_dir"
+            done_mark "$train_dir" list ;;
+        oracle_re:*)
+            is_done "$train_dir" list || ${python} -m sepplug.bin.make_train_list \
+                --in_dir "$(input_dir "$train_set")" --weights "${train_variant#oracle_re:}" \
+                --out_dir "$train_dir"
+            done_mark "$train_dir" list ;;
+        feabase)
+            [ -f "$fs_exp/model.pth" ] || die "stage 4: FEABASE needs $fs_exp/model.pth: run stage 3 with --fs_config"
+            if ! is_done "$fs_dir" fs_apply; then
+                log "stage 4: transform the D_both sources of $train_set -> $fs_dir"
+                ${python} -m sepplug.bin.fs_apply --model "$fs_exp/model.pth" \
+                    --in_dir "$datadir/$train_set" --out_dir "$fs_dir" --categories both
+                done_mark "$fs_dir" fs_apply
+            fi ;;
+    esac
+fi
+
+collect_stats() {  # $1 train dir, $2 valid dir, $3 output dir (locked: runs may share it)
+    mkdir -p "$(dirname "$3")"
+    exec 9>"$3.lock"
+    flock 9
+    if is_done "$3" stats; then flock -u 9; return 0; fi
+    log "collect stats: $1 -> $3"
+    rm -rf "$3.tmp"
+    # shellcheck disable=SC2046
+    ${train_cmd} "$3.tmp/logdir/stats.log" ${python} -m sepplug.bin.enh_train \
+        --collect_stats true --config "$enh_config" \
+        $(data_args train "$1") $(data_args valid "$2") \
+        --train_shape_file "$1/wav.scp" --valid_shape_file "$2/wav.scp" \
+        --output_dir "$3.tmp" --ngpu 0 --num_workers 0 \
+        || die "collect stats failed: see $3.tmp/logdir/stats.log"
+    rm -rf "$3" && mv "$3.tmp" "$3" && done_mark "$3" stats
+    flock -u 9
+}
+
+# Two runs of the same experiment (same tag) would overwrite each other's training and
+# scoring: the second waits for the first, then finds its stages done.
+if [ "$stop_stage" -ge 5 ]; then
+    mkdir -p "$enh_exp"
+    exec 8>"$enh_exp/.lock"
+    flock -n 8 || { log "$enh_exp is in use by another run: waiting for it"; flock 8; }
+fi
+
+# ---- stage 5: separator training ----------------------------------------------
+if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
+    [ -f "$train_dir/wav.scp" ] || die "stage 5: $train_dir/wav.scp missing: run stages 1-4"
+    if is_done "$enh_exp" train; then
+        log "stage 5: $enh_exp already trained, skipped"
+    else
+        collect_stats "$train_dir" "$(input_dir "$valid_set")" "$stats_dir"
+        extra=()
+        if [ "$train_variant" = feabase ]; then
+            extra=(--preprocessor feabase --preprocessor_conf "fs_dir=$fs_dir")
+        fi
+        echo "$family" >"$enh_exp/family"
+        if [ -f "$enh_exp/train.log" ]; then  # an earlier (killed) run: keep its log
+            n=1; while [ -f "$enh_exp/train.log.$n" ]; do n=$((n + 1)); done
+            mv "$enh_exp/train.log" "$enh_exp/train.log.$n"
+        fi
+        [ -f "$enh_exp/checkpoint.pth" ] && log "stage 5: resuming from $enh_exp/checkpoint.pth"
+        log "stage 5: train $enh_config on $train_dir -> $enh_exp (log: $enh_exp/train.log)"
+        # shellcheck disable=SC2046,SC2086
+        ${cuda_cmd} "$enh_exp/train.log" ${python} -m sepplug.bin.enh_train \
+            --config "$enh_config" \
+            $(data_args train "$train_dir") $(data_args valid "$(input_dir "$valid_set")") \
+            --train_shape_file "$stats_dir/train/speech_mix_shape" \
+            --valid_shape_file "$stats_dir/valid/speech_mix_shape" \
+            --output_dir "$enh_exp" --ngpu "$ngpu" --resume true "${extra[@]}" $enh_args \
+            || die "stage 5 failed: see $enh_exp/train.log"
+        done_mark "$enh_exp" train
+    fi
+fi
+
+# The checkpoint stage 6 uses.
+model_file() {
+    [ -f "$enh_exp/config.yaml" ] \
+        || die "checkpoint of $enh_exp missing (no config.yaml): run stage 5"
+    local name=$inference_model
+    if [ "$name" = auto ]; then
+        name=$(${python} -c 'import sys, yaml
+c = yaml.safe_load(open(sys.argv[1])) or {}
+best = (c.get("best_model_criterion") or [["valid", "loss", "min"]])[0]
+print(f"{best[0]}.{best[1]}.best.pth")' "$enh_exp/config.yaml") \
+            || die "cannot read best_model_criterion of $enh_exp/config.yaml"
+    fi
+    [ -f "$enh_exp/$name" ] \
+        || die "checkpoint $enh_exp/$name missing: run stage 5 (or set --inference_model)"
+    echo "$enh_exp/$name"
+}
+
+# ---- stage 6: inference, scoring, RESULTS.md + results/summary.tsv ------------------
+if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
+    model=$(model_file)
+    [ -f "$enh_exp/family" ] || echo "$family" >"$enh_exp/family"
+    for s in $test_sets; do
+        out=$enh_exp/enhanced_$s
+        if is_done "$out" score; then log "stage 6: $out already scored, skipped"; continue; fi
+        if ! is_done "$out" separate; then
+            log "stage 6: separate $s with $model"
+            rm -rf "$out.tmp"; mkdir -p "$out.tmp/logdir"
+            ${decode_cmd} "$out.tmp/logdir/inference.log" ${python} -m sepplug.bin.enh_inference \
+                --ngpu 0 --fs "$fs_hz" --normalize_output_wav "$normalize_output_wav" \
+                --data_path_and_name_and_type "$(input_dir "$s")/wav.scp,speech_mix,sound" \
+                --train_config "$enh_exp/config.yaml" --model_file "$model" \
+                --output_dir "$out.tmp" \
+                || die "stage 6: inference failed: see $out.tmp/logdir/inference.log"
+            # ESPnet's scp files name wavs under the output dir: point them at the final place.
+            sed -i "s#$out.tmp/#$out/#g" "$out.tmp"/spk*.scp
+            rm -rf "$out" && mv "$out.tmp" "$out" && done_mark "$out" separate
+        fi
+        inf_args=()
+        while IFS= read -r scp; do inf_args+=(--inf_scp "$scp"); done \
+            < <(find "$out" -maxdepth 1 -name 'spk*.scp' | sort -V)
+        [ ${#inf_args[@]} -gt 0 ] || die "stage 6: no spk*.scp in $out"
+        log "stage 6: score $s ($(( ${#inf_args[@]} / 2 )) outputs) with $scoring_tool"
+        rm -rf "$out/scoring" "$out/scoring.tmp"
+        # shellcheck disable=SC2086
+        ${python} -m "$scoring_tool" --data_dir "$datadir/$s" "${inf_args[@]}" \
+            --ref_channel "$ref_channel" --out_dir "$out/scoring.tmp" $score_opts \
+            2>"$out/scoring.log" \
+            || { tail -n 3 "$out/scoring.log" >&2; die "stage 6: scoring failed: see $out/scoring.log"; }
+        mv "$out/scoring.tmp" "$out/scoring" && done_mark "$out" score
+    done
+    ${python} -m "$results_tool" --expdir "$expdir" --title "$results_title" \
+        --out "$expdir/RESULTS.md" >/dev/null || die "stage 6: $results_tool failed"
+    log "stage 6: $expdir/RESULTS.md, $expdir/results/summary.tsv"
+fi
+log "finished stages $stage-$stop_stage ($enh_exp)"
+exit 0
+}

@@ -1,0 +1,54 @@
+"""The training data path's check of every utterance ESPnet reads.
+
+``sepplug validate-data`` checks a data dir once; a file that changes later (or a data dir
+that was never validated) would otherwise reach the model, and ESPnet would only log a NaN
+loss far from the cause. :class:`CheckedPreprocess` runs before the task's preprocessor
+and raises :class:`~sepplug.data.errors.DataError` naming the utterance, the data name,
+its file list and the problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from sepplug.data.audio_checks import signal_problem
+from sepplug.data.errors import DataError
+
+# Data names holding reference sources: an all-zero one makes SI-SDR undefined.
+REFERENCE_PREFIXES = ("speech_ref",)
+# Data names holding audio: checked for NaN/Inf.
+AUDIO_PREFIXES = ("speech_mix", "speech_ref", "noise_ref", "dereverb_ref")
+
+
+class CheckedPreprocess:
+    """Checks an utterance's audio, then applies ``inner`` (ESPnet's preprocessor or None).
+
+    Args:
+        inner: the task's preprocessor, ``inner(uid, data) -> data``, or None.
+        sources: data name -> file it is read from (for the error message).
+    """
+
+    def __init__(self, inner: Callable | None, sources: Mapping[str, str]) -> None:
+        self.inner = inner
+        self.sources = dict(sources)
+
+    def __call__(self, uid: str, data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        for name, value in data.items():
+            if not name.startswith(AUDIO_PREFIXES) or not isinstance(value, np.ndarray):
+                continue
+            problem = signal_problem(value, silent_ok=not name.startswith(REFERENCE_PREFIXES))
+            if problem:
+                where = self.sources.get(name, "?")
+                raise DataError(
+                    f"utterance {uid}: {name} (from {where}) {problem}; check the data dir "
+                    "with `sepplug validate-data`"
+                )
+        return self.inner(uid, data) if self.inner is not None else data
+
+    def __getattr__(self, name: str):
+        # ESPnet and plugins may read attributes of the preprocessor (e.g. its `train` flag).
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)

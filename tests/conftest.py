@@ -1,0 +1,5 @@
+"""Test-session settings: ESPnet imports stay offline and quiet (see sepplug.utils.offline)."""
+
+from sepplug.utils.offline import prepare_offline_nltk
+
+prepare_offline_nltk()

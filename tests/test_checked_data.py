@@ -1,0 +1,86 @@
+"""The training data path refuses bad audio; ESPnet imports print no nltk download errors."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from sepplug.data.errors import DataError
+from sepplug.tasks.checked_data import CheckedPreprocess
+from sepplug.utils.offline import G2P_EN_RESOURCES, prepare_offline_nltk
+
+
+def _data(**override: np.ndarray) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    data = {"speech_mix": rng.standard_normal((800, 6)).astype(np.float32),
+            "speech_ref1": rng.standard_normal(800).astype(np.float32),
+            "speech_ref2": rng.standard_normal(800).astype(np.float32)}
+    data.update(override)
+    return data
+
+
+SOURCES = {"speech_mix": "data/train/wav.scp", "speech_ref1": "data/train/spk1.scp",
+           "speech_ref2": "data/train/spk2.scp"}
+
+
+@pytest.mark.parametrize(("name", "value", "problem"), [
+    ("speech_mix", np.full((800, 6), np.nan, np.float32), "NaN or Inf"),
+    ("speech_ref2", np.r_[np.ones(799), np.inf].astype(np.float32), "NaN or Inf"),
+    ("speech_ref1", np.zeros(800, np.float32), "all zeros"),
+])
+def test_bad_utterance_is_refused_naming_utterance_name_file(name, value, problem):
+    calls = []
+    checked = CheckedPreprocess(lambda uid, data: calls.append(uid) or data, SOURCES)
+    with pytest.raises(DataError, match=f"utterance u7: {name} \\(from {SOURCES[name]}\\) .*"
+                                        f"{problem}"):
+        checked("u7", _data(**{name: value}))
+    assert calls == []  # the check runs before the task's preprocessor
+
+
+def test_good_utterance_goes_through_the_inner_preprocessor():
+    def inner(uid, data):
+        return {**data, "seen": np.array([1])}
+
+    out = CheckedPreprocess(inner, SOURCES)("u1", _data())
+    assert "seen" in out
+    # A silent mixture is not an error (only references must carry signal); no inner.
+    silent_mix = _data(speech_mix=np.zeros((800, 6), np.float32))
+    assert CheckedPreprocess(None, {})("u2", silent_mix) is silent_mix
+
+
+def test_task_wraps_every_preprocessor(tmp_path):
+    from sepplug.tasks.enh import SepplugEnhancementTask
+
+    args = argparse.Namespace(
+        preprocessor=None, preprocessor_conf={},
+        train_data_path_and_name_and_type=[("d/wav.scp", "speech_mix", "sound")])
+    fn = SepplugEnhancementTask.build_preprocess_fn(args, train=True)
+    assert isinstance(fn, CheckedPreprocess) and fn.inner is None
+    with pytest.raises(DataError, match="from d/wav.scp"):
+        fn("x", {"speech_mix": np.array([np.nan], np.float32)})
+
+
+def test_offline_nltk_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("NLTK_DATA", "/elsewhere")
+    root = prepare_offline_nltk()
+    assert all((root / r).is_file() for r in G2P_EN_RESOURCES)
+    assert os.environ["NLTK_DATA"].split(os.pathsep) == ["/elsewhere", str(root)]
+    prepare_offline_nltk()  # idempotent
+    assert os.environ["NLTK_DATA"].split(os.pathsep) == ["/elsewhere", str(root)]
+
+
+def test_launcher_prints_no_nltk_download_errors(tmp_path):
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    env.pop("NLTK_DATA", None)
+    proc = subprocess.run([sys.executable, "-m", "sepplug.launch", "-m",
+                           "espnet2.bin.enh_train", "--help"], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "mc_dprnn" in proc.stdout
+    assert "nltk_data" not in proc.stdout + proc.stderr

@@ -1,0 +1,106 @@
+"""Kill the SpatialVCTK recipe with SIGKILL mid-stage, rerun the same command, check it resumes.
+
+Stage 1 (simulation): the rerun completes the data, every dir passes ``validate-data`` and
+no utterance is missing or duplicated. Stage 5 (training): the rerun continues from the
+last checkpoint through ESPnet's ``--resume`` (epoch 2 onwards), not from scratch.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from sepplug.data.validate import validate
+
+RECIPE = Path(__file__).resolve().parents[1] / "egs" / "spatialvctk"
+SETS = {"train": 60, "dev": 4, "test_easy": 4, "test_hard": 4, "test_both": 4,
+        "train_hard_extra": 4}
+
+
+def recipe_command(work: Path, *extra: str) -> list[str]:
+    sizes = (f"--segment 2.0 --n_train {SETS['train']} --n_dev {SETS['dev']} "
+             f"--n_test {SETS['test_easy']} --n_hard_extra {SETS['train_hard_extra']} "
+             f"--wav_dir {work / 'wav'}")
+    return ["./run.sh", "--nj", "2", "--datadir", str(work / "data"),
+            "--dumpdir", str(work / "dump"), "--expdir", str(work / "exp"),
+            "--corpus_dir", str(work / "corpus"),
+            "--corpus_opts", "--num_speakers 12 --utts_per_speaker 4",
+            "--local_data_opts", sizes, *extra]
+
+
+def kill_when(command: list[str], ready: Callable[[], bool], log: Path,
+              timeout: float = 400.0) -> None:
+    """Start ``command`` in its own process group; SIGKILL the group once ``ready()``."""
+    with open(log, "w") as out:
+        proc = subprocess.Popen(command, cwd=RECIPE, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        deadline = time.monotonic() + timeout
+        try:
+            while not ready():
+                if proc.poll() is not None:
+                    pytest.fail(f"the recipe ended (rc {proc.returncode}) before the kill "
+                                f"point: {log.read_text()[-3000:]}")
+                if time.monotonic() > deadline:
+                    pytest.fail(f"kill point not reached in {timeout} s: {log}")
+                time.sleep(0.05)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def run_to_end(command: list[str], log: Path) -> None:
+    with open(log, "w") as out:
+        rc = subprocess.call(command, cwd=RECIPE, stdout=out, stderr=subprocess.STDOUT,
+                             timeout=900)
+    assert rc == 0, log.read_text()[-3000:]
+
+
+def keys(scp: Path) -> list[str]:
+    return [line.split(" ", 1)[0] for line in scp.read_text().splitlines()]
+
+
+def test_sigkill_in_stage_1_and_stage_5_then_resume(tmp_path):
+    work = tmp_path
+
+    # ---- stage 1, killed while the simulation jobs write their temp audio --------------
+    stage1 = recipe_command(work, "--stage", "1", "--stop-stage", "1")
+    temp_mix = work / "wav" / ".train.tmp" / "mix"
+    kill_when(stage1, lambda: temp_mix.is_dir() and len(list(temp_mix.glob("*.wav"))) >= 3,
+              work / "stage1_killed.log")
+    assert not (work / "data" / ".done.data_8k").exists()
+    assert not (work / "data" / "train" / "wav.scp").exists()
+    run_to_end(stage1, work / "stage1_rerun.log")
+    for name, size in SETS.items():
+        data_dir = work / "data" / name
+        assert validate(data_dir, expected_fs=8000, expected_channels=6) == [], name
+        for table in ("wav.scp", "spk1.scp", "spk2.scp", "spk1_mc.scp", "spk2_mc.scp"):
+            utts = keys(data_dir / table)
+            assert len(utts) == size and len(set(utts)) == size, (name, table)
+    leftovers = [p for d in (work / "data", work / "wav") for p in d.glob(".*.tmp")]
+    assert leftovers == []
+
+    # ---- stage 5, killed during epoch 2 (epoch 1's checkpoint is complete) -------------
+    train = recipe_command(work, "--stage", "2", "--stop-stage", "5", "--enh_tag", "resume",
+                           "--enh_args", "--max_epoch 3 --num_iters_per_epoch 3 "
+                                         "--valid_batch_size 2")
+    exp = work / "exp" / "enh_resume"
+    log = exp / "train.log"
+    kill_when(train, lambda: log.is_file() and "2/3epoch started" in log.read_text(),
+              work / "stage5_killed.log")
+    assert (exp / "checkpoint.pth").is_file()
+    assert not (exp / ".done.train").exists()
+    run_to_end(train, work / "stage5_rerun.log")
+    assert (exp / ".done.train").exists()
+    first, second = (exp / "train.log.1").read_text(), log.read_text()
+    assert "1/3epoch started" in first
+    assert f"The training was resumed using {exp}/checkpoint.pth" in second
+    assert "1/3epoch started" not in second, "the rerun trained from scratch"
+    assert "2/3epoch started" in second and "3/3epoch started" in second
+    assert "resuming from" in (work / "stage5_rerun.log").read_text()
