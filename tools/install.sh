@@ -17,6 +17,8 @@
 #  * The enh task needs packages espnet does not declare: torchaudio (imported by
 #    espnet2/enh/espnet_model.py), numpy<2.4 (2.4 breaks ESPnet's chunk
 #    iterator), mir_eval<0.9 and pystoi (scoring), tensorboard and matplotlib.
+#  * ESPnet's own egs2/TEMPLATE/enh1/enh.sh (stages 1-8, see README "With an ESPnet
+#    checkout") also imports resampy (stage 3, pyscripts/audio/format_wav_scp.py).
 #  * PyPI's torchaudio 2.11 ships compiled ops linked against CUDA torch; on CPU
 #    torch they fail to load and `import torchaudio` fails. Without
 #    torchaudio/lib/*.so it imports and torchaudio.functional works (what ESPnet
@@ -107,15 +109,20 @@ if [ "$(installed_version espnet)" != "$ESPNET_VERSION" ]; then
     say "installing espnet==$ESPNET_VERSION (--no-deps)"
     "${PIP[@]}" --no-deps "espnet==$ESPNET_VERSION"
 fi
-say "installing espnet's run-time needs, the enh task's undeclared ones, and sepplug's"
+say "installing espnet's run-time needs, the enh task's undeclared ones, enh.sh's, and sepplug's"
 "${PIP[@]}" -c "$constraints" \
     configargparse typeguard humanfriendly "scipy>=1.4.1" filelock "librosa>=0.10.2" \
     "jamo==0.4.1" "PyYAML>=5.1.2" "soundfile>=0.10.2" "h5py>=2.10.0" "kaldiio>=2.18.0" \
     torch_complex "nltk>=3.4.5" "numpy>=2.0,<2.4" protobuf opt-einsum "sentencepiece==0.2.0" \
     "pypinyin<=0.44.0" espnet_tts_frontend hydra-core ci_sdr "fast-bss-eval==0.1.3" \
     "asteroid_filterbanks==0.4.0" editdistance "importlib-metadata<5.0" packaging \
-    "mir_eval<0.9" pystoi tensorboard matplotlib \
-    pyroomacoustics tqdm scikit-learn soxr "espeakng-loader==0.2.4" pytest ruff
+    "mir_eval<0.9" pystoi tensorboard matplotlib "resampy>=0.4" \
+    pyroomacoustics tqdm scikit-learn soxr "espeakng-loader==0.2.4" pytest ruff \
+    "pretty_midi==0.2.11"
+# tinysoundfont renders pretty_midi's bundled General-MIDI soundfont offline (the music
+# domain, sepplug.data.domains.music); its metadata asks for pyaudio, which has no Linux
+# wheel and is only needed for live playback: --no-deps.
+"${PIP[@]}" --no-deps "tinysoundfont==0.3.7"
 
 # 4. sepplug itself, editable --------------------------------------------
 say "installing sepplug (editable) from $root"
@@ -128,6 +135,8 @@ fi
 "$PY" - <<'EOF'
 import importlib.metadata as m
 import torch, numpy
+import resampy  # ESPnet's enh.sh stage 3 (format_wav_scp.py)
+import tinysoundfont  # the music domain's renderer
 import sepplug.tasks.enh  # registers the plugins
 from sepplug.registry import plugin_records
 print(f"torch {torch.__version__}, numpy {numpy.__version__}, espnet {m.version('espnet')}")

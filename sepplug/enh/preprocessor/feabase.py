@@ -9,6 +9,12 @@ version — mixture re-summed from the transformed sources, references = the
 transformed sources at the reference mic — so that the separator must use the
 timbre cue on those samples. Validation and inference are untouched.
 
+Category inputs: ESPnet's own ``enh.sh`` adds ``utt2category`` (a string per utterance)
+to the training inputs when the data dirs have it. Like ESPnet's ``EnhPreprocessor``, this
+preprocessor then maps it to an integer ``utt2category`` through ``categories`` (the
+config's top-level ``categories:`` list, see :mod:`sepplug.data.categories`); a swapped
+sample gets the category ``fs``. ``fs`` (``utt2fs``) inputs become ``utt2fs`` as in ESPnet.
+
 ``p`` is the share of *all* training samples that are augmented, as in the paper
 ("p % of the training data undergoes augmentation"). Only utterances with a
 cached transform can be swapped, so each of them is swapped with probability
@@ -21,18 +27,21 @@ YAML::
     preprocessor_conf:
         fs_dir: dump/raw/train_fs   # fs_apply output: wav.scp, spk1.scp, spk2.scp
         p: 0.3
+    categories: [6ch_easy, 6ch_hard, 6ch_both, 6ch_fs]   # read from the task args
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 from espnet2.train.preprocessor import AbsPreprocessor
 
+from sepplug.data.categories import FS_CATEGORY, category_id, category_ids
 from sepplug.utils.kaldi_files import read_kv
 
 logger = logging.getLogger(__name__)
@@ -51,6 +60,8 @@ class FeabasePreprocessor(AbsPreprocessor):
         num_spk: number of references ``speech_ref1..N``.
         ref_channel: mic used for 1-channel mixtures and references.
         seed: seed of the swap decisions.
+        categories: ESPnet category names in id order (``6ch_easy`` ...): needed when
+            ``category`` is among the inputs, as for ESPnet's ``EnhPreprocessor``.
     """
 
     def __init__(
@@ -64,6 +75,7 @@ class FeabasePreprocessor(AbsPreprocessor):
         seed: int = 0,
         speech_name: str = "speech_mix",
         speech_ref_name_prefix: str = "speech_ref",
+        categories: Sequence[str] | None = None,
     ):
         super().__init__(train)
         if not 0.0 <= float(p) <= 1.0:
@@ -81,6 +93,7 @@ class FeabasePreprocessor(AbsPreprocessor):
         self.speech_name = speech_name
         self.ref_prefix = speech_ref_name_prefix
         self.rng = np.random.default_rng(seed)
+        self.categories = category_ids(categories or [])
         self.sources = self._read_fs_dir(Path(fs_dir), num_spk)
 
     @staticmethod
@@ -121,6 +134,8 @@ class FeabasePreprocessor(AbsPreprocessor):
                                      f"transform in {conf['fs_dir']}")
                 conf["eligible_share"] = share
         conf.setdefault("num_spk", (getattr(args, "separator_conf", None) or {}).get("num_spk", 2))
+        if "categories" not in conf and getattr(args, "categories", None):
+            conf["categories"] = list(args.categories)
         return cls(train=train, **conf)
 
     def _load(self, path: str, multichannel: bool) -> np.ndarray:
@@ -128,10 +143,38 @@ class FeabasePreprocessor(AbsPreprocessor):
         return audio if multichannel else audio[:, self.ref_channel]
 
     def __call__(self, uid: str, data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if not self.train or uid not in self.sources or self.rng.random() >= self.rate:
+        swap = self.train and uid in self.sources and self.rng.random() < self.rate
+        if not swap and "category" not in data and "fs" not in data:
             return data
-        entry = self.sources[uid]
         data = dict(data)
+        if swap:
+            self._swap(uid, data)
+        if "fs" in data:  # ESPnet's enh.sh adds utt2fs,fs,text_int when the dirs have it
+            data["utt2fs"] = np.array([int(np.asarray(data.pop("fs")).reshape(-1)[0])])
+        if "category" in data:
+            data["utt2category"] = self._category_id(uid, data.pop("category"), swap,
+                                                     np.asarray(data[self.speech_name]))
+        return data
+
+    def _category_id(self, uid: str, category: str, swapped: bool,
+                     mix: np.ndarray) -> np.ndarray:
+        """The integer category of a sample (``fs`` when swapped), as ESPnet numbers it."""
+        if not self.categories:
+            raise ValueError(
+                "feabase preprocessor: the inputs hold 'category' (utt2category, which "
+                "ESPnet's enh.sh adds when the data dirs have it) but no 'categories' list "
+                "is configured (see sepplug.data.categories)")
+        num_channels = 1 if mix.ndim == 1 else mix.shape[-1]
+        try:
+            index = category_id(FS_CATEGORY if swapped else str(category), self.categories,
+                                num_channels)
+        except KeyError as exc:
+            raise ValueError(f"feabase preprocessor: {uid}: {exc.args[0]}") from None
+        return np.array([index])
+
+    def _swap(self, uid: str, data: dict[str, np.ndarray]) -> None:
+        """Replace mixture and references of ``data`` by the transformed ones, in place."""
+        entry = self.sources[uid]
         mix = np.asarray(data[self.speech_name])
         new_mix = self._load(entry["mix"], multichannel=mix.ndim == 2)
         if new_mix.shape != mix.shape:
@@ -143,7 +186,6 @@ class FeabasePreprocessor(AbsPreprocessor):
             if name in data:
                 ref = np.asarray(data[name])
                 data[name] = self._load(entry[f"spk{i + 1}"], multichannel=ref.ndim == 2)
-        return data
 
 
 def _training_wav_scp(args: argparse.Namespace) -> Path | None:
