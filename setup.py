@@ -11,6 +11,7 @@ ENTRY_POINTS = {
     "console_scripts": ["sepplug = sepplug.cli:main"],
     "espnet2.enh.separator": [
         "mc_dprnn = sepplug.enh.separator.mc_dprnn:MCDPRNNSeparator",
+        "dc_blstm = sepplug.enh.separator.dc_separator:DCBLSTMSeparator",
     ],
     "espnet2.enh.encoder": [],
     "espnet2.enh.decoder": [],
@@ -28,6 +29,7 @@ ENTRY_POINTS = {
     ],
     "espnet2.enh.preprocessor": [
         "feabase = sepplug.enh.preprocessor.feabase:FeabasePreprocessor",
+        "spatial_dm = sepplug.enh.preprocessor.spatial_dm:SpatialDMPreprocessor",
     ],
 }
 

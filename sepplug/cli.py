@@ -3,6 +3,8 @@
     sepplug list                 every enh choice table, stock and plugin components
     sepplug validate-data DIR    check a Kaldi-style data dir (like validate_data_dir.sh)
     sepplug bench NAME           run a benchmark from bench/ (ratios, not timed tests)
+    sepplug select --model DIR --model DIR ... --data_dir DIR --out_dir DIR
+                                 per mixture, keep the most confident model's output
     sepplug --version
 """
 
@@ -20,6 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "list": ("sepplug.cli", "list_components", "print stock and plugin components"),
     "validate-data": ("sepplug.data.validate", "main", "check a Kaldi-style data dir"),
     "bench": ("sepplug.bench", "main", "run a benchmark (see bench/)"),
+    "select": ("sepplug.bin.select", "main", "pick the most confident model per mixture"),
 }
 
 

@@ -1,0 +1,78 @@
+"""make_selection_results: ensembles, gap, confusion matrix and r from known scores."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sepplug.bin import make_selection_results
+from sepplug.utils.results_table import read_summary
+
+UTTS = ["u1", "u2", "u3", "u4"]
+# SD-SDR of each model on each test set, per utterance (SI-SDR = SD-SDR + 1 here).
+SCORES = {("a", "a_test"): [10.0, 8.0, 2.0, 6.0], ("b", "a_test"): [1.0, 9.0, 3.0, 0.0],
+          ("a", "b_test"): [0.0, 1.0, 2.0, 3.0], ("b", "b_test"): [5.0, 6.0, 7.0, 1.0]}
+CONFIDENCE = {"a_test": ([0.9, 0.2, 0.5, 0.8], [0.1, 0.7, 0.3, 0.2]),  # picks a, b, a, a
+              "b_test": ([0.1, 0.2, 0.3, 0.9], [0.8, 0.7, 0.6, 0.1])}  # picks b, b, b, a
+
+
+def write_exp(exp: Path) -> None:
+    for (model, subset), values in SCORES.items():
+        scoring = exp / f"enh_{model}" / f"enhanced_{subset}" / "scoring"
+        scoring.mkdir(parents=True)
+        lines = ["utt\tsd_sdr\tsi_sdr"] + [f"{u}\t{v}\t{v + 1}" for u, v in
+                                            zip(UTTS, values, strict=True)]
+        (scoring / "per_utt.tsv").write_text("\n".join(lines) + "\n")
+        (exp / f"enh_{model}" / "family").write_text("single\n")
+    for subset, (conf_a, conf_b) in CONFIDENCE.items():
+        select = exp / "select" / subset
+        select.mkdir(parents=True)
+        rows = ["utt_id\tenh_a\tenh_b\tchosen"]
+        for u, ca, cb in zip(UTTS, conf_a, conf_b, strict=True):
+            rows.append(f"{u}\t{ca}\t{cb}\tenh_{'a' if ca > cb else 'b'}")
+        (select / "confidence.tsv").write_text("\n".join(rows) + "\n")
+
+
+def test_tables_and_summary(tmp_path):
+    exp = tmp_path / "exp"
+    write_exp(exp)
+    out = exp / "RESULTS.md"
+    assert make_selection_results.main(["--expdir", str(exp), "--out", str(out),
+                                        "--pair", "a=a_test", "--pair", "b=b_test"]) == 0
+    rows = {(r.model, r.family, r.subset, r.metric): r
+            for r in read_summary(exp / "results" / "summary.tsv")}
+    get = lambda *k: rows[k].mean  # noqa: E731
+    # a_test: oracle max(a, b) = 10, 9, 3, 6; random = mean; confidence picks a, b, a, a
+    assert get("oracle", "oracle", "a_test", "sd_sdr") == pytest.approx(7.0)
+    assert get("random", "random", "a_test", "sd_sdr") == pytest.approx(39 / 8, abs=1e-4)
+    assert get("confidence", "confidence", "a_test", "sd_sdr") == pytest.approx(6.75)
+    assert get("confidence", "confidence", "a_test", "si_sdr") == pytest.approx(7.75)
+    assert get("a", "single", "b_test", "sd_sdr") == pytest.approx(1.5)
+    gap = (6.75 - 39 / 8) / (7.0 - 39 / 8)
+    assert get("confidence", "analysis", "a_test", "gap_recovered") == pytest.approx(gap, 1e-3)
+    r_a = np.corrcoef(CONFIDENCE["a_test"][0], SCORES["a", "a_test"])[0, 1]
+    assert get("a", "analysis", "a_test", "pearson_r") == pytest.approx(r_a, abs=1e-4)
+    assert rows["oracle", "oracle", "b_test", "sd_sdr"].n == 4
+    assert not math.isnan(rows["oracle", "oracle", "b_test", "sd_sdr"].stderr)
+    text = out.read_text()
+    # oracle picks: a_test a, b, b, a; b_test b, b, b, a. Confidence: a, b, a, a; b, b, b, a.
+    assert "|a|3|0|100.0 %|" in text and "|b|1|4|80.0 %|" in text
+    assert "|precision|75.0 %|100.0 %||" in text
+    assert "|confidence ensemble|6.75 ± " in text
+    assert (exp / "confidence_vs_sdr.png").stat().st_size > 1000
+
+
+def test_bad_input(tmp_path, capsys):
+    exp = tmp_path / "exp"
+    assert make_selection_results.main(["--expdir", str(exp), "--out",
+                                        str(tmp_path / "R.md")]) == 1
+    assert "no scoring/per_utt.tsv" in capsys.readouterr().err
+    write_exp(exp)
+    (exp / "select" / "a_test" / "confidence.tsv").write_text("utt\tx\n")
+    assert make_selection_results.main(["--expdir", str(exp), "--out",
+                                        str(tmp_path / "R.md")]) == 1
+    assert "not a confidence.tsv" in capsys.readouterr().err
+    assert not (tmp_path / "R.md").exists()
