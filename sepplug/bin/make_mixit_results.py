@@ -11,7 +11,6 @@ model x test set.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -22,7 +21,13 @@ import yaml
 
 from sepplug.bin.make_results import environment
 from sepplug.utils.atomic import atomic_write_text
-from sepplug.utils.results_table import ResultRow, read_family, write_summary
+from sepplug.utils.results_table import (
+    ResultRow,
+    read_family,
+    results_tool_parser,
+    summary_path,
+    write_summary,
+)
 
 REQUIRED_KEYS = ("num_single", "num_multi", "num_estimates", "one_source_si_snr", "msi",
                  "msi_all_pairs", "remix_one_source_si_snr", "remix_msi", "over_separation_single",
@@ -132,13 +137,7 @@ def table(rows: list[dict]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--expdir", type=Path, required=True)
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--summary", type=Path, default=None,
-                   help="results as data (default: <expdir>/results/summary.tsv)")
-    p.add_argument("--title", default="VCTK MixIT (unsupervised)")
-    args = p.parse_args(argv)
+    args = results_tool_parser(__doc__, "VCTK MixIT (unsupervised)").parse_args(argv)
     try:
         rows = collect(args.expdir)
     except ValueError as exc:
@@ -158,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "The same numbers as data: `results/summary.tsv` (metrics msi, msi_all_pairs, 1s, "
         "os_rate_1s, os_rate_ms, us_rate_ms; n = pairs or examples averaged; standard errors).",
     ]) + "\n"
-    write_summary(args.summary or args.expdir / "results" / "summary.tsv", summary_rows(rows))
+    write_summary(summary_path(args), summary_rows(rows))
     atomic_write_text(args.out, text)
     print(text)
     return 0

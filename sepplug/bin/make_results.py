@@ -12,7 +12,6 @@ layout: environment block, then a table with one row per model x test subset) an
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import importlib.metadata as metadata
 import platform
@@ -28,7 +27,9 @@ from sepplug.utils.results_table import (
     ResultRow,
     mean_stderr,
     read_family,
+    results_tool_parser,
     row_from_values,
+    summary_path,
     write_summary,
 )
 
@@ -166,15 +167,10 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--expdir", type=Path, required=True)
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--summary", type=Path, default=None,
-                   help="results as data (default: <expdir>/results/summary.tsv)")
+    p = results_tool_parser(__doc__, "SpatialVCTK")
     p.add_argument("--plot", type=Path, default=None,
                    help="bar chart (default: <expdir>/results_si_sdri.png)")
     p.add_argument("--no_plot", action="store_true")
-    p.add_argument("--title", default="SpatialVCTK")
     args = p.parse_args(argv)
     try:
         rows = collect(args.expdir)
@@ -193,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         table(rows),
         "The same numbers as data: `results/summary.tsv` (standard errors over utterances).",
     ]) + "\n"
-    write_summary(args.summary or args.expdir / "results" / "summary.tsv", summary_rows(rows))
+    write_summary(summary_path(args), summary_rows(rows))
     atomic_write_text(args.out, text)
     if not args.no_plot:
         plot(rows, args.plot or args.expdir / "results_si_sdri.png", args.title)

@@ -26,7 +26,6 @@ per mixture and the chosen one). Then, as in the paper (Liu, Seetharaman & Pardo
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from collections.abc import Sequence
@@ -40,7 +39,9 @@ from sepplug.utils.results_table import (
     ResultRow,
     mean_stderr,
     read_family,
+    results_tool_parser,
     row_from_values,
+    summary_path,
     write_summary,
 )
 
@@ -231,15 +232,10 @@ def confusion(ensembles: dict, models: list[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--expdir", type=Path, required=True)
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--summary", type=Path, default=None,
-                   help="results as data (default: <expdir>/results/summary.tsv)")
+    p = results_tool_parser(__doc__, "Clustering-confidence model selection")
     p.add_argument("--select_dir", type=Path, default=None, help="default: <expdir>/select")
     p.add_argument("--pair", action="append", default=[],
                    help="MODEL=SET: a domain's own model and test set (Figure 3)")
-    p.add_argument("--title", default="Clustering-confidence model selection")
     args = p.parse_args(argv)
     pairs = []
     for pair in args.pair:
@@ -264,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"![confidence vs SD-SDR]({figure.name})" if points else "",
         "The same numbers as data: `results/summary.tsv`.",
     ]) + "\n"
-    write_summary(args.summary or args.expdir / "results" / "summary.tsv", rows)
+    write_summary(summary_path(args), rows)
     atomic_write_text(args.out, text)
     print(text)
     return 0

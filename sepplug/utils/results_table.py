@@ -13,6 +13,7 @@ per-utterance scores stay under ``exp/`` for paired differences.
 
 from __future__ import annotations
 
+import argparse
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -80,6 +81,24 @@ def write_summary(path: Path, rows: Iterable[ResultRow]) -> None:
     """Write ``summary.tsv`` atomically (its directory is created)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, format_summary(rows))
+
+
+def results_tool_parser(description: str, title: str) -> argparse.ArgumentParser:
+    """The command line every ``--results_tool`` of the recipes' ``enh.sh`` takes:
+    ``--expdir --out --title`` (and ``--summary``); tools add their own options."""
+    p = argparse.ArgumentParser(description=description,
+                                formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--expdir", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="RESULTS.md to write")
+    p.add_argument("--summary", type=Path, default=None,
+                   help="results as data (default: <expdir>/results/summary.tsv)")
+    p.add_argument("--title", default=title)
+    return p
+
+
+def summary_path(args: argparse.Namespace) -> Path:
+    """``--summary``, or ``<expdir>/results/summary.tsv``."""
+    return args.summary or args.expdir / "results" / "summary.tsv"
 
 
 def read_summary(path: Path) -> list[ResultRow]:

@@ -247,6 +247,10 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
             --valid_shape_file "$stats_dir/valid/speech_mix_shape" \
             --output_dir "$enh_exp" --ngpu "$ngpu" --resume true "${extra[@]}" $enh_args \
             || die "stage 5 failed: see $enh_exp/train.log"
+        # ESPnet skips utterances shorter than chunk_length without an error: a "trained"
+        # model may never have seen a batch.
+        cat "$enh_exp"/train.log* | grep -q '\[train\][^[]*total_count=[1-9]' \
+            || die "stage 5: $enh_exp trained on no batch (see $enh_exp/train.log: are the utterances shorter than chunk_length?)"
         done_mark "$enh_exp" train
     fi
 fi
