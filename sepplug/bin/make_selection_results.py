@@ -213,6 +213,17 @@ def build(expdir: Path, select_dir: Path, pairs: list[tuple[str, str]]) -> tuple
     return "\n".join(lines), rows, points
 
 
+def data_table(rows: list[ResultRow]) -> str:
+    """Every summary row as a Markdown table (the numbers of results/summary.tsv)."""
+    def num(x: float) -> str:
+        return "n/a" if math.isnan(x) else f"{x:.2f}"
+
+    lines = ["|model|subset|family|metric|n|mean|stderr|", "|---|---|---|---|---|---|---|"]
+    lines += [f"|{r.model}|{r.subset}|{r.family}|{r.metric}|{r.n}|{num(r.mean)}|{num(r.stderr)}|"
+              for r in rows]
+    return "\n".join(lines)
+
+
 def confusion(ensembles: dict, models: list[str]) -> list[str]:
     """Table 2: oracle pick (rows) x confidence pick (columns), pooled over the test sets."""
     matrix = np.zeros((len(models), len(models)), dtype=int)
@@ -258,7 +269,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "## Single models and ensembles",
         body,
         f"![confidence vs SD-SDR]({figure.name})" if points else "",
-        "The same numbers as data: `results/summary.tsv`.",
+        "### All numbers (as data: `results/summary.tsv`)",
+        data_table(rows),
     ]) + "\n"
     write_summary(summary_path(args), rows)
     atomic_write_text(args.out, text)

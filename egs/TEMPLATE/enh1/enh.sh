@@ -249,7 +249,7 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
             || die "stage 5 failed: see $enh_exp/train.log"
         # ESPnet skips utterances shorter than chunk_length without an error: a "trained"
         # model may never have seen a batch.
-        cat "$enh_exp"/train.log* | grep -q '\[train\][^[]*total_count=[1-9]' \
+        grep -q '\[train\][^[]*total_count=[1-9]' "$enh_exp"/train.log* \
             || die "stage 5: $enh_exp trained on no batch (see $enh_exp/train.log: are the utterances shorter than chunk_length?)"
         done_mark "$enh_exp" train
     fi
