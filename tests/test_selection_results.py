@@ -76,3 +76,24 @@ def test_bad_input(tmp_path, capsys):
                                         str(tmp_path / "R.md")]) == 1
     assert "not a confidence.tsv" in capsys.readouterr().err
     assert not (tmp_path / "R.md").exists()
+
+
+def test_learning_curves_from_espnet_logs(tmp_path):
+    from sepplug.bin import plot_learning_curves
+
+    exp = tmp_path / "enh_x"
+    exp.mkdir()
+    line = ("[vm] 2026 (trainer:394) INFO: {e}epoch results: [train] iter_time=0.01, "
+            "loss={t}, time=4.1 seconds, total_count=3, [valid] loss={v}, time=1 seconds, "
+            "total_count=2, [att_plot] time=0.1 seconds, total_count=0\n")
+    (exp / "train.log.1").write_text(line.format(e=1, t=5.0, v=6.0))  # the killed run's part
+    (exp / "train.log").write_text("The training was resumed\n" + line.format(e=2, t=4.0, v=5.5))
+    assert plot_learning_curves.read_curves(exp)["valid/loss"] == {1: 6.0, 2: 5.5}
+    out = tmp_path / "lc.png"
+    assert plot_learning_curves.main(["--exp", str(exp), "--stat", "train/loss", "--out",
+                                      str(out)]) == 0
+    assert out.stat().st_size > 1000
+    assert out.with_suffix(".tsv").read_text().splitlines()[1:] == [
+        "enh_x\ttrain/loss\t1\t5", "enh_x\ttrain/loss\t2\t4"]
+    assert plot_learning_curves.main(["--exp", str(exp), "--stat", "valid/nope", "--out",
+                                      str(out)]) == 1

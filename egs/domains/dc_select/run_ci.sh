@@ -28,6 +28,7 @@ done
 grep -q "^### Table 2" "$work/exp/RESULTS.md" || ci_fail "no confusion matrix in RESULTS.md"
 grep -q "Figure 3, dc_music on music_test: r = " "$work/exp/RESULTS.md" || ci_fail "no Figure 3 r"
 [ -s "$work/exp/confidence_vs_sdr.png" ] || ci_fail "no scatter plot"
+grep -q "^enh_dc_env	valid/loss	1	" "$work/exp/learning_curves.tsv" || ci_fail "no learning curve"
 
 ci_rerun_is_noop "$work/rerun.log" "${opts[@]}"
 grep -q "stage 7: .* already selected, skipped" "$work/rerun.log" || ci_fail "stage 7 reran"

@@ -16,11 +16,12 @@ title="Clustering-confidence model selection (embedded speech / music / environm
 . utils/parse_options.sh
 . ./path.sh
 
-models=() pairs=()
+models=() pairs=() exps=()
 for d in $domains; do
     [ -f "$expdir/enh_$tag_prefix$d/.done.train" ] || die "$expdir/enh_$tag_prefix$d is not trained: run stages 1-6"
     models+=(--model "$expdir/enh_$tag_prefix$d")
     pairs+=(--pair "$tag_prefix$d=${d}_test")
+    exps+=(--exp "$expdir/enh_$tag_prefix$d")
 done
 for d in $domains; do
     out=$expdir/select/${d}_test
@@ -32,8 +33,11 @@ for d in $domains; do
         || { tail -n 3 "$expdir/select/${d}_test.log" >&2; die "stage 7: select failed: see $expdir/select/${d}_test.log"; }
     done_mark "$out" select
 done
+${python} -m sepplug.bin.plot_learning_curves "${exps[@]}" --stat train/loss --stat valid/loss \
+    --out "$expdir/learning_curves.png" --title "DC models: affinity loss per epoch" \
+    || die "stage 7: plot_learning_curves failed"
 ${python} -m sepplug.bin.make_selection_results --expdir "$expdir" --out "$expdir/RESULTS.md" \
     --title "$title" "${pairs[@]}" >/dev/null || die "stage 7: make_selection_results failed"
-log "stage 7: $expdir/RESULTS.md, $expdir/results/summary.tsv, $expdir/confidence_vs_sdr.png"
+log "stage 7: $expdir/RESULTS.md, $expdir/results/summary.tsv, $expdir/confidence_vs_sdr.png, $expdir/learning_curves.png"
 exit 0
 }
