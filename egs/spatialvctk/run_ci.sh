@@ -6,7 +6,7 @@ cd "$(dirname "$0")"
 . utils/recipe_ci.sh
 ci_workdir sepplug_ci
 
-tiny_enh="--max_epoch 1 --num_iters_per_epoch 2 --valid_batch_size 2"
+tiny_enh="--max_epoch 1 --num_iters_per_epoch 2 --batch_size 2 --valid_batch_size 2"
 opts=(--nj 2 --datadir "$work/data" --dumpdir "$work/dump" --expdir "$work/exp"
       --corpus_dir "$work/corpus" --corpus_opts "--num_speakers 12 --utts_per_speaker 4"
       --local_data_opts "--segment 2.0 --n_train 24 --n_dev 4 --n_test 4 --n_hard_extra 4
