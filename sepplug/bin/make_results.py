@@ -44,8 +44,9 @@ def subset_key(subset: str) -> tuple[int, str]:
 SUMMARY_METRICS = ("si_sdri", "si_sdr", "sdri", "sdr")
 
 
-def read_per_utt(path: Path) -> dict[str, np.ndarray]:
-    """Columns of a ``per_utt.tsv`` (utt, then one float column per metric).
+def read_per_utt(path: Path) -> tuple[list[str], dict[str, np.ndarray]]:
+    """``(utterance ids, metric -> (N,) column)`` of a ``per_utt.tsv`` (utt, then one float
+    column per metric).
 
     Raises:
         ValueError: an empty or malformed file (names it).
@@ -60,7 +61,8 @@ def read_per_utt(path: Path) -> dict[str, np.ndarray]:
         raise ValueError(f"{path}: {exc}") from exc
     if values.shape[1] != len(header) - 1:
         raise ValueError(f"{path}: rows do not have the header's {len(header)} columns")
-    return {name: values[:, i] for i, name in enumerate(header[1:])}
+    utts = [line.split("\t", 1)[0] for line in lines[1:]]
+    return utts, {name: values[:, i] for i, name in enumerate(header[1:])}
 
 
 def collect(expdir: Path) -> list[dict]:
@@ -72,7 +74,7 @@ def collect(expdir: Path) -> list[dict]:
             "model": enhanced.parent.name.removeprefix("enh_"),
             "family": read_family(enhanced.parent),
             "subset": enhanced.name.removeprefix("enhanced_"),
-            "scores": read_per_utt(per_utt),
+            "scores": read_per_utt(per_utt)[1],
         })
     return sorted(rows, key=lambda r: (r["model"], subset_key(r["subset"])))
 

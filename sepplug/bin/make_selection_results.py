@@ -57,9 +57,7 @@ def collect_singles(expdir: Path) -> tuple[dict[tuple[str, str], dict[str, np.nd
         enhanced = per_utt.parent.parent
         model = enhanced.parent.name.removeprefix("enh_")
         subset = enhanced.name.removeprefix("enhanced_")
-        scores[model, subset] = read_per_utt(per_utt)
-        utts[model, subset] = [line.split("\t", 1)[0]
-                               for line in per_utt.read_text().splitlines()[1:]]
+        utts[model, subset], scores[model, subset] = read_per_utt(per_utt)
         families[model] = read_family(enhanced.parent, "single")
     return scores, utts, families
 

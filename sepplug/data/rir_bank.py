@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import shutil
 import sys
 import time
@@ -50,10 +49,10 @@ from sepplug.data.errors import DataError, run_or_report, setup_cli_logging
 from sepplug.data.jobs import run_jobs
 from sepplug.data.room import (
     SceneConfig,
-    _distance_to_wall,
     angle_difference,
-    azimuth,
+    compute_rirs,
     mic_positions,
+    place_source,
     sample_scene,
     scene_config_dict,
 )
@@ -68,21 +67,6 @@ _MAX_REDRAWS = 100
 
 
 # ---- drawing rooms and computing their RIRs ------------------------------------------------
-
-
-def _place_source(
-    rng: np.random.Generator, center: np.ndarray, dims: np.ndarray, direction: float,
-    config: SceneConfig,
-) -> dict[str, Any]:
-    """A source in ``direction`` (degrees), at U(lo, min(hi, reach)) m, as ``sample_scene``."""
-    lo, hi = config.source_distance
-    reach = _distance_to_wall(center, dims, direction) - config.wall_margin
-    distance = rng.uniform(lo, max(lo, min(hi, reach)))
-    rad = math.radians(direction)
-    position = center + distance * np.array([math.cos(rad), math.sin(rad), 0.0])
-    return {"position": position.round(6).tolist(),
-            "azimuth": round(azimuth(position, center), 4),
-            "distance": round(float(distance), 6)}
 
 
 def pair_kinds(azimuths: Sequence[float], min_sep_deg: float) -> tuple[int, int]:
@@ -112,10 +96,10 @@ def sample_room(rng: np.random.Generator, num_positions: int,
         sources = list(scene["sources"])
         while len(sources) < num_positions:
             anchor = rng.uniform(0.0, 360.0)
-            sources.append(_place_source(rng, center, dims, anchor, config))
+            sources.append(place_source(rng, center, dims, anchor, config))
             if len(sources) < num_positions:
                 offset = rng.uniform(0.0, config.hard_max_angle) * rng.choice([-1.0, 1.0])
-                sources.append(_place_source(rng, center, dims, (anchor + offset) % 360.0,
+                sources.append(place_source(rng, center, dims, (anchor + offset) % 360.0,
                                              config))
         close, wide = pair_kinds([s["azimuth"] for s in sources], config.hard_max_angle)
         if close and wide:
@@ -131,27 +115,17 @@ def sample_room(rng: np.random.Generator, num_positions: int,
 def room_rirs(scene: dict[str, Any], fs: int) -> np.ndarray:
     """RIR of every source position of ``scene`` at every mic.
 
-    The room is built exactly as :func:`sepplug.data.room.simulate_images` builds it
-    (ShoeBox, one absorption for all walls, image sources, no air absorption, no ray
-    tracing), so convolving a dry signal with these RIRs gives the simulator's image.
+    The simulator's own RIRs (:func:`sepplug.data.room.compute_rirs`, which
+    :func:`~sepplug.data.room.simulate_images` convolves with), so convolving a dry signal
+    with these gives the simulator's image.
 
     Returns:
         (P, C, L) float32, zero-padded to the longest RIR of the room.
     """
-    import pyroomacoustics as pra
-
-    pra.constants.set("num_threads", 1)  # one per job, as the simulator
-    spec, array = scene["room"], scene["array"]
-    room = pra.ShoeBox(spec["dims"], fs=fs, materials=pra.Material(spec["absorption"]),
-                       max_order=spec["max_order"], air_absorption=False, ray_tracing=False)
-    for source in scene["sources"]:
-        room.add_source(source["position"])
-    room.add_microphone_array(
-        mic_positions(np.array(array["center"]), array["radius"], array["num_mics"]))
-    room.compute_rir()  # room.rir[mic][source]
-    length = max(len(h) for per_mic in room.rir for h in per_mic)
-    out = np.zeros((len(scene["sources"]), len(room.rir), length), dtype=np.float32)
-    for m, per_mic in enumerate(room.rir):
+    rirs = compute_rirs(scene, fs)  # rirs[mic][source]
+    length = max(len(h) for per_mic in rirs for h in per_mic)
+    out = np.zeros((len(scene["sources"]), len(rirs), length), dtype=np.float32)
+    for m, per_mic in enumerate(rirs):
         for s, h in enumerate(per_mic):
             out[s, m, : len(h)] = h
     return out

@@ -83,6 +83,23 @@ def _distance_to_wall(center: np.ndarray, dims: np.ndarray, direction_deg: float
     return min(hits)
 
 
+def place_source(rng: np.random.Generator, center: np.ndarray, dims: np.ndarray,
+                 direction: float, config: SceneConfig) -> dict[str, Any]:
+    """A source in ``direction`` (degrees) at U(lo, min(hi, room limit)) m from ``center``.
+
+    Returns:
+        {position, azimuth, distance}, JSON-able.
+    """
+    lo, hi = config.source_distance
+    reach = _distance_to_wall(center, dims, direction) - config.wall_margin
+    distance = rng.uniform(lo, max(lo, min(hi, reach)))
+    rad = math.radians(direction)
+    position = center + distance * np.array([math.cos(rad), math.sin(rad), 0.0])
+    return {"position": position.round(6).tolist(),
+            "azimuth": round(azimuth(position, center), 4),
+            "distance": round(float(distance), 6)}
+
+
 def sample_scene(rng: np.random.Generator, category: str, config: SceneConfig) -> dict[str, Any]:
     """Draw a room, the array and two source positions for subset ``category``.
 
@@ -108,17 +125,7 @@ def sample_scene(rng: np.random.Generator, category: str, config: SceneConfig) -
     else:
         diff = rng.uniform(config.hard_max_angle, 180.0)
     directions = [first, (first + diff * rng.choice([-1.0, 1.0])) % 360.0]
-    sources = []
-    for direction in directions:
-        reach = _distance_to_wall(center, dims, direction) - config.wall_margin
-        distance = rng.uniform(lo, max(lo, min(hi, reach)))
-        rad = math.radians(direction)
-        position = center + distance * np.array([math.cos(rad), math.sin(rad), 0.0])
-        sources.append({
-            "position": position.round(6).tolist(),
-            "azimuth": round(azimuth(position, center), 4),
-            "distance": round(float(distance), 6),
-        })
+    sources = [place_source(rng, center, dims, direction, config) for direction in directions]
     angle = angle_difference(sources[0]["azimuth"], sources[1]["azimuth"])
     # rounding to 4 decimals may push an angle drawn next to the threshold across it
     if (angle < config.hard_max_angle) != (category == "hard"):
@@ -146,6 +153,13 @@ def simulate_images(scene: dict[str, Any], signals: np.ndarray, fs: int) -> np.n
     """
     if signals.shape[0] != len(scene["sources"]):
         raise ValueError(f"{signals.shape[0]} signals for {len(scene['sources'])} sources")
+    return convolve_rirs(signals, compute_rirs(scene, fs))
+
+
+def compute_rirs(scene: dict[str, Any], fs: int) -> list[list[np.ndarray]]:
+    """RIRs of every source of ``scene`` at every mic: ``rirs[mic][source]`` (1-D, varying
+    lengths). ShoeBox, one absorption for all walls, image sources, no air absorption, no
+    ray tracing."""
     import pyroomacoustics as pra
 
     # pyroomacoustics ignores OMP_NUM_THREADS; this constant (PRA_NUM_THREADS at import)
@@ -161,8 +175,8 @@ def simulate_images(scene: dict[str, Any], signals: np.ndarray, fs: int) -> np.n
     room.add_microphone_array(
         mic_positions(np.array(array["center"]), array["radius"], array["num_mics"])
     )
-    room.compute_rir()  # room.rir[mic][source]
-    return convolve_rirs(signals, room.rir)
+    room.compute_rir()
+    return room.rir
 
 
 def convolve_rirs(signals: np.ndarray, rirs: list[list[np.ndarray]]) -> np.ndarray:
