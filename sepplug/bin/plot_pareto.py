@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sepplug.utils.atomic import atomic_write_text
+from sepplug.utils.results_table import mean_stderr
 
 FAMILIES = ("erm", "oracle_re", "feabase", "oracle_data")
 STYLE = {"erm": ("k", "o"), "oracle_re": ("tab:blue", "s"), "feabase": ("tab:red", "*"),
@@ -67,25 +68,16 @@ def read_per_utt(per_utt: Path, column: str = "si_sdri") -> dict[str, float]:
     return {f[0]: float(f[index]) for line in lines[1:] if line and (f := line.split("\t"))}
 
 
-def mean_and_se(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and its standard error (nan for fewer than two values)."""
-    n = len(values)
-    if n < 2:
-        return (values[0] if values else float("nan")), float("nan")
-    mean = sum(values) / n
-    return mean, (sum((v - mean) ** 2 for v in values) / (n - 1) / n) ** 0.5
-
-
 def standard_error(scores: dict[str, float]) -> float:
     """Standard error of the mean of per-utterance scores (nan for fewer than two): how far
     apart two models must be before the difference means something."""
-    return mean_and_se(list(scores.values()))[1]
+    return mean_stderr(list(scores.values()))[2]
 
 
 def paired_difference(model: dict[str, float], baseline: dict[str, float]) -> tuple[float, float]:
     """Mean and standard error of per-utterance differences ``model - baseline`` over the
     utterances both scored (the same test set: tighter than two independent errors)."""
-    return mean_and_se([model[u] - baseline[u] for u in sorted(model.keys() & baseline.keys())])
+    return mean_stderr([model[u] - baseline[u] for u in sorted(model.keys() & baseline.keys())])[1:]
 
 
 def pareto_front(points: list[dict]) -> list[dict]:
