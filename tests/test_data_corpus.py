@@ -65,11 +65,15 @@ def test_vctk_layout(small_corpus):  # noqa: F811
     assert {genders[s] for s in splits["test"]} == {"F", "M"}
 
 
-def test_same_seed_same_bytes_whatever_nj(tmp_path):
+def test_same_seed_same_bytes_whatever_nj_and_voice_grouping(tmp_path, monkeypatch):
+    """nj and the per-data-dir voice groups (espeak-ng lists at most 349 voices) change
+    nothing: 1 speaker per group here stands for the groups of a 300-speaker corpus."""
     options = {"num_speakers": 4, "utts_per_speaker": 2, "num_dev": 1, "num_test": 1,
                "fs": 8000, "seed": 5}
     one = generate_corpus(tmp_path / "nj1", nj=1, **options)
+    monkeypatch.setattr(corpus_module, "VOICES_PER_DATA_DIR", 1)
     two = generate_corpus(tmp_path / "nj2", nj=2, **options)
+    monkeypatch.undo()
 
     def digests(root: Path) -> dict[str, str]:
         return {str(p.relative_to(root)): hashlib.md5(p.read_bytes()).hexdigest()

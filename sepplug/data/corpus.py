@@ -51,6 +51,8 @@ TARGET_RMS_DB = -24.0  # level of every written utterance (dBFS, RMS over the ut
 MAX_PEAK = 0.95
 TRIM_THRESHOLD_DB = -40.0  # silence trimming threshold relative to the peak
 TRIM_MARGIN_S = 0.1
+# espeak-ng keeps one table of 349 voices, variants listed first (see _synthesise_in_groups)
+VOICES_PER_DATA_DIR = 100
 
 
 @dataclass(frozen=True)
@@ -112,17 +114,11 @@ def generate_corpus(
     )
     tmp = fresh_temp_dir(out_dir)
     jobs = _write_text_files(tmp, voices, splits, utts_per_speaker, seed)
-    espeak_home = Path(tempfile.mkdtemp(prefix="sepplug_espeak_"))
     try:
-        from sepplug.data.espeak import prepare_data_dir
-
-        data_dir = prepare_data_dir(espeak_home, {v.variant: v.voice_file() for v in voices})
-        _synthesise(jobs, data_dir, fs, nj)
+        _synthesise_in_groups(jobs, voices, fs, nj)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    finally:
-        shutil.rmtree(espeak_home, ignore_errors=True)
     write_marker(tmp / DONE_NAME, config)
     move_into_place(tmp, out_dir)
     logger.info(
@@ -248,16 +244,42 @@ def trim_silence(audio: np.ndarray, fs: int) -> np.ndarray:
     return audio[max(0, loud[0] - margin) : loud[-1] + margin + 1]
 
 
-def _synthesise(jobs: list[UtteranceJob], data_dir: Path, fs: int, nj: int) -> None:
+def _synthesise_in_groups(
+    jobs: list[UtteranceJob], voices: list[SpeakerVoice], fs: int, nj: int
+) -> None:
+    """Synthesise ``jobs``, at most VOICES_PER_DATA_DIR speakers' variant files at a time.
+
+    espeak-ng lists every file under ``voices/`` before the languages in ``lang/`` into one
+    table of 349 entries; with a few hundred variants the English languages fell off it
+    ("espeak-ng has no voice 'en-gb-x-rp+spk001'"). Each group of speakers gets its own data
+    dir and worker pool. The audio does not depend on the grouping: a voice is loaded by its
+    file path, and every utterance is synthesised from a freshly initialised library.
+    """
     from tqdm import tqdm
 
+    from sepplug.data.espeak import prepare_data_dir
+
+    by_voice: dict[str, list[UtteranceJob]] = {}
+    for job in jobs:
+        by_voice.setdefault(job.voice.split("+", 1)[1], []).append(job)
+    with tqdm(total=len(jobs), desc="espeak corpus", unit="utt", disable=None) as bar:
+        for start in range(0, len(voices), VOICES_PER_DATA_DIR):
+            group = voices[start : start + VOICES_PER_DATA_DIR]
+            espeak_home = Path(tempfile.mkdtemp(prefix="sepplug_espeak_"))
+            try:
+                data_dir = prepare_data_dir(espeak_home, {v.variant: v.voice_file() for v in group})
+                group_jobs = [j for v in group for j in by_voice.get(v.variant, [])]
+                _synthesise(group_jobs, data_dir, fs, nj, bar)
+            finally:
+                shutil.rmtree(espeak_home, ignore_errors=True)
+
+
+def _synthesise(jobs: list[UtteranceJob], data_dir: Path, fs: int, nj: int, bar) -> None:
     # "spawn": the library is loaded only in workers, never in the caller's process.
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(nj, initializer=_init_worker, initargs=(str(data_dir), fs)) as pool:
-        results = pool.imap_unordered(_synthesise_one, jobs, chunksize=4)
-        for _ in tqdm(results, total=len(jobs), desc="espeak corpus", unit="utt",
-                      disable=None):
-            pass
+        for _ in pool.imap_unordered(_synthesise_one, jobs, chunksize=4):
+            bar.update()
 
 
 # ---- CLI -----------------------------------------------------------------------------------
