@@ -12,6 +12,7 @@ ENTRY_POINTS = {
     "espnet2.enh.separator": [
         "mc_dprnn = sepplug.enh.separator.mc_dprnn:MCDPRNNSeparator",
         "dc_blstm = sepplug.enh.separator.dc_separator:DCBLSTMSeparator",
+        "tf_dualpath = sepplug.enh.separator.tf_dualpath:TFDualPathSeparator",
     ],
     "espnet2.enh.encoder": [],
     "espnet2.enh.decoder": [],
