@@ -8,10 +8,10 @@ Measured in one process, one thread (torch, numpy/scipy, pyroomacoustics), not a
    ``--segment`` s, RIRs of image-source order ``--max_order`` as the simulator's), with
    the dry audio cached in memory (steady state) and uncached (every mixture reads and
    resamples its two 16 kHz files: the worst case, e.g. a corpus too big to cache);
-2. training steps per second of the recipe's CPU model, ``mc_dprnn`` with the sizes,
-   loss, optimiser, batch size and chunk length of
-   ``egs/spatialvctk/conf/tuning/train_enh_mc_dprnn_cpu.yaml`` (``--device cuda`` times
-   the step on a GPU instead: a far higher step rate, so more workers);
+2. training steps per second of the recipe's default 6-ch CPU model (``--config``, default
+   ``egs/spatialvctk/conf/tuning/train_enh_tf_dualpath_cpu.yaml``: its sizes, loss,
+   optimiser, batch size and chunk length; ``--device cuda`` times the step on a GPU
+   instead: a far higher step rate, so more workers);
 3. the ratio of mixtures produced to mixtures consumed per second, for ESPnet's chunk
    iterator (each mixture gives ``(L - W) // (W / 2) + 1`` chunks of W samples) and the
    sequence iterator (one mixture per batch element), and the ``num_workers`` it implies.
@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "egs/spatialvctk/conf/tuning/train_enh_mc_dprnn_cpu.yaml"
+CONFIG = ROOT / "egs/spatialvctk/conf/tuning/train_enh_tf_dualpath_cpu.yaml"
 FS = 8000
 
 

@@ -89,7 +89,7 @@ def test_sigkill_in_stage_1_and_stage_5_then_resume(tmp_path):
     # ---- stage 5, killed during epoch 2 (epoch 1's checkpoint is complete) -------------
     train = recipe_command(work, "--stage", "2", "--stop-stage", "5", "--enh_tag", "resume",
                            "--enh_args", "--max_epoch 3 --num_iters_per_epoch 3 --batch_size 2 "
-                                         "--valid_batch_size 2")
+                                         "--valid_batch_size 2 --chunk_length 8000")
     exp = work / "exp" / "enh_resume"
     log = exp / "train.log"
     kill_when(train, lambda: log.is_file() and "2/3epoch started" in log.read_text(),

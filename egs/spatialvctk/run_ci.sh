@@ -6,14 +6,25 @@ cd "$(dirname "$0")"
 . utils/recipe_ci.sh
 ci_workdir sepplug_ci
 
-tiny_enh="--max_epoch 1 --num_iters_per_epoch 2 --batch_size 2 --valid_batch_size 2"
+# chunk_length 1 s: ESPnet's chunk iterator skips mixtures not longer than a chunk.
+tiny_enh="--max_epoch 1 --num_iters_per_epoch 2 --batch_size 2 --valid_batch_size 2 --chunk_length 8000"
 opts=(--nj 2 --datadir "$work/data" --dumpdir "$work/dump" --expdir "$work/exp"
       --corpus_dir "$work/corpus" --corpus_opts "--num_speakers 12 --utts_per_speaker 4"
       --local_data_opts "--segment 2.0 --n_train 24 --n_dev 4 --n_test 4 --n_hard_extra 4
                          --wav_dir $work/wav"
       --enh_args "$tiny_enh")
 
-./run.sh --stage 1 --stop-stage 6 --enh_tag ci_mc "${opts[@]}"
+# The default: the 6-ch tf_dualpath and the 1-ch stock rnn, trained side by side.
+./run.sh --stage 1 --stop-stage 6 "${opts[@]}"
+pair=(train_enh_tf_dualpath_cpu_erm:erm train_enh_rnn_1ch_cpu_erm:erm_1ch)
+for entry in "${pair[@]}"; do
+    for subset in test_easy test_hard test_both; do
+        ci_summary_row "$work/exp/results/summary.tsv" "${entry%%:*}" "${entry#*:}" "$subset" si_sdri 4
+    done
+done
+# mc_dprnn (the FEABASE tools below use it) and the stock 1-ch dprnn, one model per run.
+./run.sh --stage 5 --stop-stage 6 --enh_tag ci_mc "${opts[@]}" \
+    --enh_config conf/tuning/train_enh_mc_dprnn_cpu.yaml
 # The stock single-channel ESPnet dprnn on the reference mic, same recipe and scoring.
 ./run.sh --stage 2 --stop-stage 6 --enh_tag ci_ref "${opts[@]}" \
     --enh_config conf/tuning/train_enh_dprnn_refmic.yaml --input_channels ref
@@ -51,7 +62,7 @@ grep -q "2/2epoch started" "$work/exp/enh_ci_mc_e2/train.log" \
 python3 -m sepplug.bin.plot_pareto --expdir "$work/exp" --out "$work/pareto.png" \
     --include "ci_*" --exclude "*_e2" | grep -q "|ci_feabase|feabase|"
 
-ci_rerun_is_noop "$work/rerun.log" --stage 1 --stop-stage 6 --enh_tag ci_mc "${opts[@]}"
+ci_rerun_is_noop "$work/rerun.log" --stage 1 --stop-stage 6 "${opts[@]}"
 ci_bad_input_fails "$work/err.log" "${opts[@]}"
 echo "run_ci.sh: recipe smoke run passed"
 cat "$work/exp/RESULTS.md"
