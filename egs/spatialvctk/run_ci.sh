@@ -56,7 +56,8 @@ grep -q "^|spatial-only.*|4|$" "$work/exp/fs_cyclegan/table2a_test_both.md" \
     || ci_fail "no Table 2 (a)"
 grep -q "paired utterances: 4" "$work/exp/fs_cyclegan/table2b_test_both.txt"
 ci_summary_row "$work/exp/results/summary.tsv" ci_spatial spatial_only test_both_fs_cyclegan si_sdri 4
-local/continue_training.sh --src_tag ci_mc --dst_tag ci_mc_e2 --max_epoch 2 "${opts[@]}"
+local/continue_training.sh --src_tag ci_mc --dst_tag ci_mc_e2 --max_epoch 2 "${opts[@]}" \
+    --enh_config conf/tuning/train_enh_mc_dprnn_cpu.yaml
 grep -q "2/2epoch started" "$work/exp/enh_ci_mc_e2/train.log" \
     || ci_fail "continue_training did not resume at epoch 2"
 python3 -m sepplug.bin.plot_pareto --expdir "$work/exp" --out "$work/pareto.png" \

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Continue a finished separator training for more epochs under a new tag, keeping the old one.
 #
-#   local/continue_training.sh --src_tag T --dst_tag T2 --max_epoch N [--enh_args ARGS]
-#       [run.sh options: the same --train_variant / --fs_config as the source run]
+#   local/continue_training.sh --src_tag T --dst_tag T2 --max_epoch N --enh_config YAML
+#       [--enh_args ARGS] [run.sh options: the same --train_variant / --fs_config as the
+#       source run]   (--enh_config: the source run's; run.sh's default may be another model)
 #
 # Copies exp/enh_<src_tag>'s ESPnet state (checkpoint.pth: model, optimizer, scheduler,
 # epoch) to exp/enh_<dst_tag>, then runs stages 5-6 with --max_epoch N; ESPnet resumes at the
@@ -28,7 +29,9 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ -n "$src_tag" ] && [ -n "$dst_tag" ] && [ -n "$max_epoch" ] \
-    || die "usage: $0 --src_tag T --dst_tag T2 --max_epoch N [run.sh options]"
+    || die "usage: $0 --src_tag T --dst_tag T2 --max_epoch N --enh_config YAML [run.sh options]"
+printf '%s\n' "${rest[@]}" | grep -qx -- --enh_config \
+    || die "give the source run's --enh_config (run.sh's default config may be another model)"
 src=$expdir/enh_$src_tag
 dst=$expdir/enh_$dst_tag
 [ -f "$src/checkpoint.pth" ] || die "$src/checkpoint.pth missing: train $src_tag first"
