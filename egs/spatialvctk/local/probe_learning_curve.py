@@ -29,6 +29,7 @@ import torch
 from espnet2.enh.decoder.stft_decoder import STFTDecoder
 from espnet2.enh.encoder.stft_encoder import STFTEncoder
 from espnet2.enh.separator.rnn_separator import RNNSeparator
+from espnet2.enh.separator.tfgridnetv2_separator import TFGridNetV2
 
 from sepplug.enh.separator.tf_dualpath import TFDualPathSeparator
 
@@ -37,15 +38,19 @@ def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="dir with train/ and dev/")
     parser.add_argument("--out", type=Path, required=True, help="JSON-lines curve")
-    parser.add_argument("--arch", choices=["tf_dualpath", "rnn"], default="tf_dualpath",
-                        help="sepplug tf_dualpath or ESPnet's stock rnn (BLSTM magnitude mask)")
+    parser.add_argument("--arch", choices=["tf_dualpath", "rnn", "tfgridnetv2"],
+                        default="tf_dualpath",
+                        help="sepplug tf_dualpath, ESPnet's stock rnn (BLSTM magnitude mask) or "
+                             "stock tfgridnetv2 (waveform in and out, its own STFT)")
     parser.add_argument("--mics", type=int, default=6, help="6, or 1 (mic 0 only)")
     parser.add_argument("--hidden", type=int, default=32, help="tf_dualpath hidden_dim")
     parser.add_argument("--blocks", type=int, default=2, help="tf_dualpath num_blocks")
     parser.add_argument("--cross_band", type=int, default=0)
     parser.add_argument("--spatial_feature", default="ri+ipd")
     parser.add_argument("--freq_embedding", type=int, default=1)
-    parser.add_argument("--unit", type=int, default=256, help="rnn units")
+    parser.add_argument("--unit", type=int, default=256,
+                        help="rnn units; tfgridnetv2 lstm_hidden_units")
+    parser.add_argument("--layers", type=int, default=4, help="tfgridnetv2 n_layers")
     parser.add_argument("--hop", type=int, default=128, help="STFT hop (window 256)")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--segment", type=float, default=2.0, help="training crop (s)")
@@ -53,6 +58,8 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--minutes", type=float, default=9.0)
     parser.add_argument("--eval_every", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rotate", action="store_true",
+                        help="rotation augmentation of the 6-mic circular array (6-ch only)")
     return parser
 
 
@@ -60,10 +67,14 @@ def read_scp(path: Path) -> dict[str, str]:
     return dict(line.split(maxsplit=1) for line in path.read_text().splitlines())
 
 
-def load_set(set_dir: Path, mics: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Mixtures (N, T, C), references at mic 0 (N, 2, T) and subsets of one data dir."""
+def load_set(
+    set_dir: Path, mics: int, every_mic: bool = False
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Mixtures (N, T, C), references at mic 0 (N, 2, T) — or at every mic (N, 2, T, 6) with
+    ``every_mic`` — and the subsets of one data dir."""
     wav, categories = read_scp(set_dir / "wav.scp"), read_scp(set_dir / "utt2category")
-    refs = [read_scp(set_dir / f"spk{n}.scp") for n in (1, 2)]
+    suffix = "_mc" if every_mic else ""
+    refs = [read_scp(set_dir / f"spk{n}{suffix}.scp") for n in (1, 2)]
     keys = sorted(wav)
     mix = np.stack([sf.read(wav[k], dtype="float32", always_2d=True)[0][:, :mics] for k in keys])
     ref = np.stack([[sf.read(r[k], dtype="float32")[0] for r in refs] for k in keys])
@@ -90,10 +101,14 @@ def main() -> None:
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)
     torch.manual_seed(args.seed)
-    train_mix, train_ref, _ = load_set(args.data / "train", args.mics)
+    train_mix, train_ref, _ = load_set(args.data / "train", args.mics, every_mic=args.rotate)
     dev_mix, dev_ref, dev_cat = load_set(args.data / "dev", args.mics)
     encoder, decoder = STFTEncoder(256, hop_length=args.hop), STFTDecoder(256, hop_length=args.hop)
-    if args.arch == "rnn":
+    if args.arch == "tfgridnetv2":  # the config of ../../shared notes' probe, 1.03 M params
+        model = TFGridNetV2(None, n_srcs=2, n_fft=256, stride=args.hop, n_imics=args.mics,
+                            n_layers=args.layers, lstm_hidden_units=args.unit,
+                            attn_approx_qk_dim=256, emb_dim=32, emb_ks=4, emb_hs=4)
+    elif args.arch == "rnn":
         model = RNNSeparator(129, rnn_type="blstm", num_spk=2, layer=2, unit=args.unit,
                              nonlinear="sigmoid")
     else:
@@ -106,6 +121,8 @@ def main() -> None:
     def separate(mix: torch.Tensor) -> torch.Tensor:  # (B, T, C) -> (B, 2, T)
         mix = mix[..., 0] if mix.shape[-1] == 1 else mix
         lengths = torch.full((mix.shape[0],), mix.shape[1])
+        if args.arch == "tfgridnetv2":
+            return torch.stack(model(mix, lengths)[0], 1)
         spec, frames = encoder(mix, lengths)
         sources, _, _ = model(spec, frames)
         return torch.stack([decoder(s, lengths)[0] for s in sources], 1)
@@ -135,6 +152,10 @@ def main() -> None:
             mix = np.stack([train_mix[i, s : s + crop] for i, s in zip(items, starts, strict=True)])
             ref = np.stack([train_ref[i, :, s : s + crop]
                             for i, s in zip(items, starts, strict=True)])
+            if args.rotate:  # rotate each scene by k mic steps: mic 0 now hears mic -k
+                steps = rng.integers(train_mix.shape[-1], size=args.batch)
+                mix = np.stack([np.roll(m, k, axis=-1) for m, k in zip(mix, steps, strict=True)])
+                ref = np.stack([r[..., -k % r.shape[-1]] for r, k in zip(ref, steps, strict=True)])
             loss = -pit_si_sdr(separate(torch.from_numpy(mix)), torch.from_numpy(ref)).mean()
             optimizer.zero_grad()
             loss.backward()
