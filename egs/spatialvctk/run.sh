@@ -56,8 +56,8 @@ fi
 # The two trainings side by side; each writes its own log, a failure stops the recipe.
 first=$(( stage > 5 ? stage : 5 ))
 mkdir -p "$expdir"
-pids=()
-for model in 6ch 1ch; do
+models=(6ch 1ch) pids=()
+for model in "${models[@]}"; do
     if [ "$model" = 6ch ]; then opts=(--enh_config "$config_6ch" --family erm)
     else opts=(--enh_config "$config_1ch" --input_channels ref --family erm_1ch); fi
     log "stages $first-$stop_stage of the $model model: log $expdir/run_$model.log"
@@ -66,8 +66,8 @@ for model in 6ch 1ch; do
     pids+=($!)
 done
 failed=0
-for n in 0 1; do
-    model=$([ $n = 0 ] && echo 6ch || echo 1ch)
+for n in "${!models[@]}"; do
+    model=${models[$n]}
     if wait "${pids[$n]}"; then sed "s/^/[$model] /" "$expdir/run_$model.log"
     else failed=1; sed "s/^/[$model] /" "$expdir/run_$model.log" >&2; log "the $model model failed"; fi
 done

@@ -33,6 +33,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -41,6 +42,9 @@ from sepplug.data.done import DONE_NAME, fresh_temp_dir, is_done, move_into_plac
 from sepplug.data.errors import DataError, run_or_report, setup_cli_logging
 from sepplug.data.sentences import SENTENCES
 from sepplug.data.voices import SpeakerVoice, sample_voices
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 logger = logging.getLogger(__name__)
 
@@ -259,22 +263,21 @@ def _synthesise_in_groups(
 
     from sepplug.data.espeak import prepare_data_dir
 
-    by_voice: dict[str, list[UtteranceJob]] = {}
-    for job in jobs:
-        by_voice.setdefault(job.voice.split("+", 1)[1], []).append(job)
     with tqdm(total=len(jobs), desc="espeak corpus", unit="utt", disable=None) as bar:
         for start in range(0, len(voices), VOICES_PER_DATA_DIR):
             group = voices[start : start + VOICES_PER_DATA_DIR]
             espeak_home = Path(tempfile.mkdtemp(prefix="sepplug_espeak_"))
             try:
                 data_dir = prepare_data_dir(espeak_home, {v.variant: v.voice_file() for v in group})
-                group_jobs = [j for v in group for j in by_voice.get(v.variant, [])]
-                _synthesise(group_jobs, data_dir, fs, nj, bar)
+                names = {v.espeak_name for v in group}
+                _synthesise([j for j in jobs if j.voice in names], data_dir, fs, nj, bar)
             finally:
                 shutil.rmtree(espeak_home, ignore_errors=True)
 
 
-def _synthesise(jobs: list[UtteranceJob], data_dir: Path, fs: int, nj: int, bar) -> None:
+def _synthesise(
+    jobs: list[UtteranceJob], data_dir: Path, fs: int, nj: int, bar: tqdm
+) -> None:
     # "spawn": the library is loaded only in workers, never in the caller's process.
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(nj, initializer=_init_worker, initargs=(str(data_dir), fs)) as pool:

@@ -148,7 +148,6 @@ class TFDualPathSeparator(AbsSeparator):
         self.ref_channel = ref_channel
         self.spectral_feature = spectral_feature
         self.eps = eps
-        self.freq_bins = input_dim
         rnn_dim = rnn_dim or hidden_dim
         in_dim = SPATIAL_FEATURES[spatial_feature](num_mics) + int(spectral_feature)
         self.embed = torch.nn.Linear(in_dim, hidden_dim)
@@ -180,20 +179,21 @@ class TFDualPathSeparator(AbsSeparator):
             ilens: (B,) valid frames.
 
         Returns:
-            features (B, F, T, 2C [+1]) and scale (B, 1, F).
+            features (B, F, T, D) (D: the spatial feature size [+1]) and scale (B, 1, F).
         """
         frames = spec.shape[1]
         valid = (torch.arange(frames, device=spec.device)[None, :] < ilens[:, None]).to(
             spec.real.dtype
         )  # (B, T)
         count = valid.sum(dim=1).clamp_min(1.0)[:, None]  # (B, 1)
-        ref_mag = spec[:, :, self.ref_channel].abs()  # (B, T, F)
+        mags = spec.abs()  # (B, T, C, F)
+        ref_mag = mags[:, :, self.ref_channel]  # (B, T, F)
         scale = (ref_mag * valid[..., None]).sum(dim=1) / count  # (B, F)
         scale = scale.clamp_min(self.eps)[:, None, :]  # (B, 1, F)
         normed = spec / scale[:, :, None, :]  # (B, T, C, F)
         parts = [normed.real, normed.imag]  # (B, T, C, F) each
         if self.spatial_feature == "ri+ipd" and spec.shape[2] > 1:
-            parts.extend(self._phase_level_differences(spec))
+            parts.extend(self._phase_level_differences(spec, mags))
         if self.spectral_feature:
             log_mag = torch.log(ref_mag + self.eps)  # (B, T, F)
             mean = (log_mag * valid[..., None]).sum(dim=(1, 2)) / (count[:, 0] * spec.shape[-1])
@@ -201,20 +201,24 @@ class TFDualPathSeparator(AbsSeparator):
         feats = torch.cat(parts, dim=2) * valid[:, :, None, None]  # (B, T, 2C[+1], F)
         return feats.permute(0, 3, 1, 2), scale
 
-    def _phase_level_differences(self, spec: torch.Tensor) -> list[torch.Tensor]:
+    def _phase_level_differences(
+        self, spec: torch.Tensor, mags: torch.Tensor
+    ) -> list[torch.Tensor]:
         """cos, sin of the phase and log level of every other mic relative to the reference.
 
         Args:
             spec: (B, T, C, F) complex.
+            mags: (B, T, C, F), ``spec.abs()``.
 
         Returns:
             three (B, T, C - 1, F) tensors.
         """
         others = [c for c in range(spec.shape[2]) if c != self.ref_channel]
-        ref = spec[:, :, self.ref_channel : self.ref_channel + 1]  # (B, T, 1, F)
-        cross = spec[:, :, others] * ref.conj()  # (B, T, C - 1, F)
-        unit = cross / (cross.abs() + self.eps)
-        level = torch.log(spec[:, :, others].abs() + self.eps) - torch.log(ref.abs() + self.eps)
+        ref = slice(self.ref_channel, self.ref_channel + 1)
+        cross = spec[:, :, others] * spec[:, :, ref].conj()  # (B, T, C - 1, F)
+        cross_mag = mags[:, :, others] * mags[:, :, ref]  # = |cross|
+        unit = cross / (cross_mag + self.eps)
+        level = torch.log(mags[:, :, others] + self.eps) - torch.log(mags[:, :, ref] + self.eps)
         return [unit.real, unit.imag, level]
 
     def forward(
