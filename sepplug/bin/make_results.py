@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sepplug.utils.atomic import atomic_write_text
+from sepplug.utils.atomic import atomic_save_figure, atomic_write_text
 from sepplug.utils.results_table import (
     ResultRow,
     mean_stderr,
@@ -162,10 +162,8 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
     ax.set_title(title)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    atomic_save_figure(fig, path, dpi=120, bbox_inches="tight")
     plt.close(fig)
-    tmp.replace(path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

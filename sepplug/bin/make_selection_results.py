@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from sepplug.bin.make_results import environment, read_per_utt
-from sepplug.utils.atomic import atomic_write_text
+from sepplug.utils.atomic import atomic_save_figure, atomic_write_text
 from sepplug.utils.results_table import (
     ResultRow,
     mean_stderr,
@@ -143,10 +143,8 @@ def scatter(points: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> Non
         ax.set_xlabel("confidence (silhouette x posterior)")
         ax.set_ylabel("SD-SDR (dB)")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    atomic_save_figure(fig, path, dpi=110)
     plt.close(fig)
-    tmp.replace(path)
 
 
 def build(expdir: Path, select_dir: Path, pairs: list[tuple[str, str]]) -> tuple[str, list, dict]:

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from sepplug.utils.atomic import atomic_write_text
+from sepplug.utils.atomic import atomic_save_figure, atomic_write_text
 
 EPOCH_LINE = re.compile(r"(\d+)epoch results: (.*)$")
 SECTION = re.compile(r"\[(\w+)\] ([^[]*)")
@@ -77,10 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     fig.suptitle(args.title)
     fig.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(f".{args.out.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    atomic_save_figure(fig, args.out, dpi=110)
     plt.close(fig)
-    tmp.replace(args.out)
     atomic_write_text(args.out.with_suffix(".tsv"), "\n".join(rows) + "\n")
     return 0
 

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from sepplug.utils.atomic import atomic_write_text
+from sepplug.utils.atomic import atomic_save_figure, atomic_write_text
 from sepplug.utils.results_table import mean_stderr
 
 FAMILIES = ("erm", "oracle_re", "feabase", "oracle_data")
@@ -119,10 +119,8 @@ def plot(points: list[dict], out: Path, title: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    fig.savefig(tmp, dpi=130)
+    atomic_save_figure(fig, out, dpi=130)
     plt.close(fig)
-    tmp.replace(out)
 
 
 def table(points: list[dict], baseline: str | None = None) -> str:

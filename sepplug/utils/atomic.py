@@ -18,3 +18,17 @@ def atomic_write_text(path: Path | str, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_save_figure(fig, path: Path | str, **savefig_kwargs) -> None:
+    """``fig.savefig`` to a uniquely named temp file beside ``path``, then rename it into place
+    (two processes writing the same figure, e.g. parallel recipe runs, do not collide)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, **savefig_kwargs)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -18,6 +18,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from sepplug.utils.atomic import atomic_save_figure
+
 SUBSETS = ("easy", "hard", "both")
 
 
@@ -39,9 +41,7 @@ def main() -> None:
     axes[0].set_ylabel("SI-SDRi (dB)")
     axes[-1].legend(fontsize=7)
     fig.tight_layout()
-    tmp = args.out.with_name(f".{args.out.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    tmp.replace(args.out)
+    atomic_save_figure(fig, args.out, dpi=110)
 
 
 if __name__ == "__main__":
