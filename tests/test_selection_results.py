@@ -28,7 +28,7 @@ def write_exp(exp: Path) -> None:
         (scoring / "per_utt.tsv").write_text("\n".join(lines) + "\n")
         (exp / f"enh_{model}" / "family").write_text("single\n")
     for subset, (conf_a, conf_b) in CONFIDENCE.items():
-        select = exp / "select" / subset
+        select = exp / "select" / "dc" / subset
         select.mkdir(parents=True)
         rows = ["utt_id\tenh_a\tenh_b\tchosen"]
         for u, ca, cb in zip(UTTS, conf_a, conf_b, strict=True):
@@ -46,17 +46,20 @@ def test_tables_and_summary(tmp_path):
             for r in read_summary(exp / "results" / "summary.tsv")}
     get = lambda *k: rows[k].mean  # noqa: E731
     # a_test: oracle max(a, b) = 10, 9, 3, 6; random = mean; confidence picks a, b, a, a
-    assert get("oracle", "oracle", "a_test", "sd_sdr") == pytest.approx(7.0)
-    assert get("random", "random", "a_test", "sd_sdr") == pytest.approx(39 / 8, abs=1e-4)
-    assert get("confidence", "confidence", "a_test", "sd_sdr") == pytest.approx(6.75)
-    assert get("confidence", "confidence", "a_test", "si_sdr") == pytest.approx(7.75)
-    assert get("a", "single", "b_test", "sd_sdr") == pytest.approx(1.5)
+    assert get("dc_oracle", "oracle", "a_test", "sdr") == pytest.approx(7.0)
+    assert get("dc_random", "random", "a_test", "sdr") == pytest.approx(39 / 8, abs=1e-4)
+    assert get("dc_confidence", "confidence", "a_test", "sdr") == pytest.approx(6.75)
+    assert get("dc_confidence", "confidence", "a_test", "si_sdr") == pytest.approx(7.75)
+    assert get("a", "single", "b_test", "sdr") == pytest.approx(1.5)
     gap = (6.75 - 39 / 8) / (7.0 - 39 / 8)
-    assert get("confidence", "analysis", "a_test", "gap_recovered") == pytest.approx(gap, 1e-3)
+    assert get("dc_confidence", "analysis", "a_test", "gap_recovered") == pytest.approx(gap,
+                                                                                        1e-3)
+    # confidence picks the oracle model on u1, u2, u4 of a_test
+    assert get("dc_confidence", "analysis", "a_test", "oracle_pick_rate") == 0.75
     r_a = np.corrcoef(CONFIDENCE["a_test"][0], SCORES["a", "a_test"])[0, 1]
     assert get("a", "analysis", "a_test", "pearson_r") == pytest.approx(r_a, abs=1e-4)
-    assert rows["oracle", "oracle", "b_test", "sd_sdr"].n == 4
-    assert not math.isnan(rows["oracle", "oracle", "b_test", "sd_sdr"].stderr)
+    assert rows["dc_oracle", "oracle", "b_test", "sdr"].n == 4
+    assert not math.isnan(rows["dc_oracle", "oracle", "b_test", "sdr"].stderr)
     text = out.read_text()
     # oracle picks: a_test a, b, b, a; b_test b, b, b, a. Confidence: a, b, a, a; b, b, b, a.
     assert "|a|3|0|100.0 %|" in text and "|b|1|4|80.0 %|" in text
@@ -71,7 +74,7 @@ def test_bad_input(tmp_path, capsys):
                                         str(tmp_path / "R.md")]) == 1
     assert "no scoring/per_utt.tsv" in capsys.readouterr().err
     write_exp(exp)
-    (exp / "select" / "a_test" / "confidence.tsv").write_text("utt\tx\n")
+    (exp / "select" / "dc" / "a_test" / "confidence.tsv").write_text("utt\tx\n")
     assert make_selection_results.main(["--expdir", str(exp), "--out",
                                         str(tmp_path / "R.md")]) == 1
     assert "not a confidence.tsv" in capsys.readouterr().err
@@ -97,3 +100,31 @@ def test_learning_curves_from_espnet_logs(tmp_path):
         "enh_x\ttrain/loss\t1\t5", "enh_x\ttrain/loss\t2\t4"]
     assert plot_learning_curves.main(["--exp", str(exp), "--stat", "valid/nope", "--out",
                                       str(out)]) == 1
+
+
+def test_two_groups_compared_on_the_same_mixtures(tmp_path):
+    exp = tmp_path / "exp"
+    write_exp(exp)
+    # a second group over the same two models, listed in the other column order, with
+    # other picks on a_test: b, b, a, b (SD-SDR 1, 9, 2, 0; the dc picks give 10, 9, 2, 6)
+    select = exp / "select" / "mask" / "a_test"
+    select.mkdir(parents=True)
+    rows = ["utt_id\tenh_b\tenh_a\tchosen"] + [
+        f"{u}\t{0.9 if c == 'b' else 0.1}\t{0.9 if c == 'a' else 0.1}\tenh_{c}"
+        for u, c in zip(UTTS, "bbab", strict=True)]
+    (select / "confidence.tsv").write_text("\n".join(rows) + "\n")
+    out = exp / "RESULTS.md"
+    assert make_selection_results.main(["--expdir", str(exp), "--out", str(out),
+                                        "--pair", "a=a_test"]) == 0
+    rows = {(r.model, r.family, r.subset, r.metric): r
+            for r in read_summary(exp / "results" / "summary.tsv")}
+    diff = rows["mask_confidence-dc_confidence", "analysis", "a_test", "sdr_diff"]
+    assert diff.n == 4 and diff.mean == pytest.approx((-9 + 0 + 0 - 6) / 4)
+    assert np.isclose(diff.stderr, np.std([-9, 0, 0, -6], ddof=1) / 2)
+    assert ("mask_confidence-dc_confidence", "analysis", "b_test", "sdr_diff") not in rows
+    assert rows["mask_oracle", "oracle", "a_test", "sdr"].mean == pytest.approx(7.0)
+    assert rows["mask_confidence", "analysis", "a_test", "oracle_pick_rate"].mean == 0.25
+    text = out.read_text()
+    assert "## Selection groups compared on the same mixtures" in text
+    assert "### Table 2, mask" in text and "### Table 2, dc" in text
+    assert "|mask - dc|-3.75 ± " in text

@@ -4,9 +4,12 @@
         --pair dc_speech=speech_test --pair dc_music=music_test --pair dc_env=env_test
 
 Reads every single model's per-utterance scores (``<expdir>/enh_<model>/enhanced_<set>/
-scoring/per_utt.tsv``, ``sepplug.bin.score_separation``) and, per test set, what
-``sepplug select`` wrote (``<expdir>/select/<set>/confidence.tsv``: each model's confidence
-per mixture and the chosen one). Then, as in the paper (Liu, Seetharaman & Pardo):
+scoring/per_utt.tsv``, ``sepplug.bin.score_separation``) and what ``sepplug select`` wrote
+for each **selection group** (``<expdir>/select/<group>/<set>/confidence.tsv``: each
+model's confidence per mixture and the chosen one; a group is one set of domain models
+and one confidence kind, e.g. ``dc`` = the deep-clustering models with the paper's
+clustering confidence, ``mask`` = mask-based models with mask confidence). Then, per
+group, as in the paper (Liu, Seetharaman & Pardo):
 
 * Table 1: mean scale-dependent SDR (and SI-SDR) of each single model and of three
   ensembles per test set: **oracle** (per mixture the model with the best true SD-SDR),
@@ -19,9 +22,17 @@ per mixture and the chosen one). Then, as in the paper (Liu, Seetharaman & Pardo
   (``--pair MODEL=SET``), with the linear fit's r and p (one dot per mixture: confidence is a
   property of the mixture, the score the mean over its sources).
 
+With two or more groups, a comparison on the same mixtures: each group's confidence
+ensemble against the first group's (paired per-mixture SD-SDR difference), and how often
+each group's confidence picks its oracle model.
+
 ``summary.tsv`` rows: family ``single`` (each model), ``oracle`` / ``random`` /
-``confidence`` (ensembles), metrics ``sd_sdr`` and ``si_sdr``; family ``analysis``:
-``pearson_r`` (model = the in-domain model), ``gap_recovered`` (model = confidence).
+``confidence`` (ensembles; model ``<group>_<ensemble>``), metrics ``sdr`` (the paper's
+scale-dependent SDR, per_utt.tsv's ``sd_sdr``; not BSS-Eval's SDR) and ``si_sdr``; family
+``analysis``: ``pearson_r`` and ``spearman_rho`` (model = the in-domain model),
+``gap_recovered`` and
+``oracle_pick_rate`` (model = ``<group>_confidence``), ``sdr_diff`` (model =
+``<group>_confidence-<first group>_confidence``, paired mean and standard error).
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +57,21 @@ from sepplug.utils.results_table import (
     write_summary,
 )
 
-METRICS = ("sd_sdr", "si_sdr")
+METRICS = ("sd_sdr", "si_sdr")  # per_utt.tsv columns
+SUMMARY_METRIC = {"sd_sdr": "sdr", "si_sdr": "si_sdr"}  # their names in summary.tsv
 ENSEMBLES = ("oracle", "random", "confidence")
+
+
+@dataclass
+class Selection:
+    """One selection group on one test set: its models and the ensembles' scores."""
+
+    models: list[str]
+    order: list[str]  # mixtures
+    confidence: dict[str, np.ndarray]  # model -> (N,)
+    scores: dict[str, dict[str, np.ndarray]]  # ensemble -> metric -> (N,)
+    oracle_pick: np.ndarray  # (N,) index into models
+    confidence_pick: np.ndarray  # (N,)
 
 
 def collect_singles(expdir: Path) -> tuple[dict[tuple[str, str], dict[str, np.ndarray]],
@@ -80,34 +105,38 @@ def read_confidence(path: Path) -> tuple[list[str], dict[str, np.ndarray], list[
     return [r[0] for r in rows], conf, [r[-1].removeprefix("enh_") for r in rows]
 
 
-def ensemble_scores(scores: dict, utts: dict, subset: str, models: list[str],
-                    order: list[str], chosen: list[str]) -> dict[str, dict[str, np.ndarray]]:
-    """Per-mixture scores of the three ensembles on ``subset`` (mixtures in ``order``).
+def read_selection(path: Path, scores: dict, utts: dict, subset: str) -> Selection:
+    """The ensembles of one ``confidence.tsv`` on ``subset``.
 
     Raises:
-        ValueError: a model lacks scores of a mixture of the confidence file.
+        ValueError: a malformed file, or a model without scores of a listed mixture.
     """
+    order, conf, chosen = read_confidence(path)
+    models = list(conf)
     table = {}  # metric -> (M, N)
     for metric in METRICS:
         rows = []
         for m in models:
             if (m, subset) not in scores:
-                raise ValueError(f"model {m} has no scores on {subset}: run its stage 6")
+                raise ValueError(f"{path}: model {m} has no scores on {subset}: run its stage 6")
             index = {u: i for i, u in enumerate(utts[m, subset])}
             missing = [u for u in order if u not in index]
             if missing:
-                raise ValueError(f"model {m} has no score of {missing[0]} ({subset})")
+                raise ValueError(f"{path}: model {m} has no score of {missing[0]} ({subset})")
             rows.append(scores[m, subset][metric][[index[u] for u in order]])
         table[metric] = np.stack(rows)
+    unknown = sorted(set(chosen) - set(models))
+    if unknown:
+        raise ValueError(f"{path}: chosen model {unknown[0]} is not a column")
     oracle_pick = np.argmax(table["sd_sdr"], axis=0)
-    confidence_pick = np.array([models.index(c) for c in chosen])
+    confidence_pick = np.array([models.index(c) for c in chosen], dtype=int)
     columns = np.arange(len(order))
-    return {
+    ensembles = {
         "oracle": {k: v[oracle_pick, columns] for k, v in table.items()},
         "random": {k: v.mean(axis=0) for k, v in table.items()},
         "confidence": {k: v[confidence_pick, columns] for k, v in table.items()},
-        "_picks": {"oracle": oracle_pick, "confidence": confidence_pick},
     }
+    return Selection(models, order, conf, ensembles, oracle_pick, confidence_pick)
 
 
 def _cell(values: np.ndarray) -> str:
@@ -124,88 +153,166 @@ def pearson(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(result.statistic), float(result.pvalue)
 
 
-def scatter(points: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> None:
-    """Figure 3: confidence vs SD-SDR, one panel per (model, test set), with the fit."""
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Rank correlation: unlike r, not dominated by a few extreme SD-SDR values."""
+    from scipy import stats
+
+    if len(x) < 3 or np.std(x) == 0 or np.std(y) == 0:
+        return math.nan
+    return float(stats.spearmanr(x, y).statistic)
+
+
+def scatter(points: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], path: Path) -> None:
+    """Figure 3: confidence vs SD-SDR, one row per group, one panel per (model, test set)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(points), figsize=(4.2 * len(points), 3.6), squeeze=False)
-    for ax, (label, (conf, sdr)) in zip(axes[0], points.items(), strict=True):
-        ax.scatter(conf, sdr, s=8, alpha=0.6)
-        r, p = pearson(conf, sdr)
-        if not math.isnan(r):
-            slope, intercept = np.polyfit(conf, sdr, 1)
-            xs = np.linspace(conf.min(), conf.max(), 2)
-            ax.plot(xs, slope * xs + intercept, color="C3")
-        ax.set_title(f"{label}\nr = {r:.2f}, p = {p:.1e}", fontsize=9)
-        ax.set_xlabel("confidence (silhouette x posterior)")
-        ax.set_ylabel("SD-SDR (dB)")
+    ncols = max(len(p) for p in points.values())
+    fig, axes = plt.subplots(len(points), ncols, figsize=(4.2 * ncols, 3.6 * len(points)),
+                             squeeze=False)
+    for row, (group, panels) in zip(axes, points.items(), strict=True):
+        for ax in row[len(panels):]:
+            ax.axis("off")
+        for ax, (label, (conf, sdr)) in zip(row, panels.items(), strict=False):
+            ax.scatter(conf, sdr, s=8, alpha=0.6)
+            r, p = pearson(conf, sdr)
+            if not math.isnan(r):
+                slope, intercept = np.polyfit(conf, sdr, 1)
+                xs = np.linspace(conf.min(), conf.max(), 2)
+                ax.plot(xs, slope * xs + intercept, color="C3")
+            ax.set_title(f"{label}\nr = {r:.2f}, p = {p:.1e}", fontsize=9)
+            ax.set_xlabel(f"{group} confidence")
+            ax.set_ylabel("SD-SDR (dB)")
     fig.tight_layout()
     atomic_save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 
-def build(expdir: Path, select_dir: Path, pairs: list[tuple[str, str]]) -> tuple[str, list, dict]:
-    """The Markdown body, the summary rows and the Figure 3 points."""
-    scores, utts, families = collect_singles(expdir)
-    if not scores:
-        raise ValueError(f"no scoring/per_utt.tsv under {expdir}/enh_*/")
-    models = sorted(families)
-    subsets = sorted({s for _, s in scores})
-    rows: list[ResultRow] = [row_from_values(m, families[m], s, metric, scores[m, s][metric])
-                             for (m, s) in sorted(scores) for metric in METRICS]
-    ensembles, confidences, orders = {}, {}, {}
-    for subset in subsets:
-        path = select_dir / subset / "confidence.tsv"
-        if not path.is_file():
-            continue
-        order, conf, chosen = read_confidence(path)
-        if sorted(conf) != models:
-            raise ValueError(f"{path}: models {sorted(conf)}, the exp dir has {models}")
-        ensembles[subset] = ensemble_scores(scores, utts, subset, models, order, chosen)
-        confidences[subset], orders[subset] = conf, order
-        for name in ENSEMBLES:
-            rows += [row_from_values(name, name, subset, metric, ensembles[subset][name][metric])
-                     for metric in METRICS]
+def gap_share(sel: Selection) -> tuple[float, float, float]:
+    """``(share, oracle - random, confidence - random)`` of the mean SD-SDR."""
+    e = sel.scores
+    gap = float(np.mean(e["oracle"]["sd_sdr"]) - np.mean(e["random"]["sd_sdr"]))
+    got = float(np.mean(e["confidence"]["sd_sdr"]) - np.mean(e["random"]["sd_sdr"]))
+    return (got / gap if gap > 0 else math.nan), gap, got
 
-    lines = []
-    for metric, title in (("sd_sdr", "scale-dependent SDR"), ("si_sdr", "SI-SDR")):
-        lines += [f"### Table 1 ({title}, dB, mean ± standard error over mixtures)", "",
-                  "|model|" + "|".join(subsets) + "|", "|---" * (len(subsets) + 1) + "|"]
+
+def group_section(group: str, sels: dict[str, Selection], scores: dict, subsets: list[str],
+                  rows: list[ResultRow]) -> list[str]:
+    """Table 1, the gap shares and Table 2 of one group; appends its summary rows."""
+    models = next(iter(sels.values())).models if sels else []
+    for subset, sel in sels.items():
+        if sorted(sel.models) != sorted(models):
+            raise ValueError(f"group {group}: {subset} has models {sel.models}, "
+                             f"another test set {models}")
         for name in ENSEMBLES:
-            cells = [_cell(ensembles[s][name][metric]) if s in ensembles else "-"
+            rows += [row_from_values(f"{group}_{name}", name, subset, SUMMARY_METRIC[metric],
+                                     sel.scores[name][metric]) for metric in METRICS]
+    lines = [f"## Group `{group}`: models {', '.join(models)}", ""]
+    for metric, title in (("sd_sdr", "scale-dependent SDR"), ("si_sdr", "SI-SDR")):
+        lines += [f"### Table 1, {group} ({title}, dB, mean ± standard error over mixtures)",
+                  "", "|model|" + "|".join(subsets) + "|", "|---" * (len(subsets) + 1) + "|"]
+        for name in ENSEMBLES:
+            cells = [_cell(sels[s].scores[name][metric]) if s in sels else "-"
                      for s in subsets]
             lines.append(f"|{name} ensemble|" + "|".join(cells) + "|")
         for m in models:
             lines.append(f"|{m}|" + "|".join(_cell(scores[m, s][metric]) if (m, s) in scores
                                                else "-" for s in subsets) + "|")
         lines.append("")
-    if ensembles:
-        lines += ["Share of the oracle - random gap (SD-SDR) the confidence ensemble recovers:",
-                  ""]
-        for subset, e in ensembles.items():
-            gap = float(np.mean(e["oracle"]["sd_sdr"]) - np.mean(e["random"]["sd_sdr"]))
-            got = float(np.mean(e["confidence"]["sd_sdr"]) - np.mean(e["random"]["sd_sdr"]))
-            share = got / gap if gap > 0 else math.nan
-            rows.append(ResultRow("confidence", "analysis", subset, "gap_recovered",
-                                  len(orders[subset]), share, math.nan))
-            lines.append(f"- {subset}: {100 * share:.0f} % (oracle - random {gap:.2f} dB, "
-                         f"confidence - random {got:.2f} dB)")
-        lines += ["", *confusion(ensembles, models), ""]
-    points = {}
+    lines += [f"Share of the oracle - random gap (SD-SDR) the {group} confidence ensemble "
+              "recovers:", ""]
+    for subset, sel in sels.items():
+        share, gap, got = gap_share(sel)
+        n = len(sel.order)
+        rows.append(ResultRow(f"{group}_confidence", "analysis", subset, "gap_recovered", n,
+                              share, math.nan))
+        hits = (sel.oracle_pick == sel.confidence_pick).astype(float)
+        rows.append(row_from_values(f"{group}_confidence", "analysis", subset,
+                                    "oracle_pick_rate", hits))
+        lines.append(f"- {subset}: {100 * share:.0f} % (oracle - random {gap:.2f} dB, "
+                     f"confidence - random {got:.2f} dB; confidence picks the oracle model "
+                     f"on {100 * hits.mean():.0f} % of mixtures)")
+    return lines + ["", *confusion(group, sels, models), ""]
+
+
+def comparison(groups: dict[str, dict[str, Selection]], rows: list[ResultRow]) -> list[str]:
+    """Each group's confidence ensemble minus the first group's, paired per mixture."""
+    names = list(groups)
+    base = names[0]
+    lines = ["## Selection groups compared on the same mixtures", "",
+             f"Confidence ensemble SD-SDR minus the `{base}` confidence ensemble's, paired "
+             "per mixture (mean ± standard error of the differences):", "",
+             "|group|" + "|".join(groups[base]) + "|", "|---" * (len(groups[base]) + 1) + "|"]
+    for name in names[1:]:
+        cells = []
+        for subset, ref in groups[base].items():
+            sel = groups[name].get(subset)
+            if sel is None:
+                cells.append("-")
+                continue
+            if sel.order != ref.order:
+                index = {u: i for i, u in enumerate(sel.order)}
+                if set(index) != set(ref.order):
+                    raise ValueError(f"groups {base} and {name} list different mixtures "
+                                     f"of {subset}")
+                take = [index[u] for u in ref.order]
+            else:
+                take = list(range(len(ref.order)))
+            diff = sel.scores["confidence"]["sd_sdr"][take] - ref.scores["confidence"]["sd_sdr"]
+            rows.append(row_from_values(f"{name}_confidence-{base}_confidence", "analysis",
+                                        subset, "sdr_diff", diff))
+            cells.append(_cell(diff))
+        lines.append(f"|{name} - {base}|" + "|".join(cells) + "|")
+    return lines + [""]
+
+
+def build(expdir: Path, select_dir: Path, pairs: list[tuple[str, str]]
+          ) -> tuple[str, list, dict]:
+    """The Markdown body, the summary rows and the Figure 3 points (group -> panels)."""
+    scores, utts, families = collect_singles(expdir)
+    if not scores:
+        raise ValueError(f"no scoring/per_utt.tsv under {expdir}/enh_*/")
+    subsets = sorted({s for _, s in scores})
+    rows: list[ResultRow] = [
+        row_from_values(m, families[m], s, SUMMARY_METRIC[metric], scores[m, s][metric])
+        for (m, s) in sorted(scores) for metric in METRICS]
+    groups: dict[str, dict[str, Selection]] = {}
+    for group_dir in sorted(p for p in select_dir.glob("*") if p.is_dir()):
+        sels = {s: read_selection(group_dir / s / "confidence.tsv", scores, utts, s)
+                for s in subsets if (group_dir / s / "confidence.tsv").is_file()}
+        if sels:
+            groups[group_dir.name] = sels
+    lines: list[str] = []
+    for group, sels in groups.items():
+        lines += group_section(group, sels, scores, subsets, rows)
+    if not groups:  # single models only (selection not run yet)
+        lines += ["|model|" + "|".join(subsets) + "|", "|---" * (len(subsets) + 1) + "|"]
+        lines += [f"|{m}|" + "|".join(_cell(scores[m, s]["sd_sdr"]) if (m, s) in scores
+                                      else "-" for s in subsets) + "|"
+                  for m in sorted(families)]
+        lines.append("")
+    if len(groups) > 1:
+        lines += comparison(groups, rows)
+    points: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
     for model, subset in pairs:
-        if subset not in confidences or (model, subset) not in scores:
-            continue
-        conf = confidences[subset][model]
-        index = {u: i for i, u in enumerate(utts[model, subset])}
-        sdr = scores[model, subset]["sd_sdr"][[index[u] for u in orders[subset]]]
-        r, p = pearson(conf, sdr)
-        rows.append(ResultRow(model, "analysis", subset, "pearson_r", len(conf), r, math.nan))
-        points[f"{model} on {subset}"] = (conf, sdr)
-        lines.append(f"- Figure 3, {model} on {subset}: r = {r:.2f} (p = {p:.1e}, "
-                     f"{len(conf)} mixtures)")
+        for group, sels in groups.items():
+            sel = sels.get(subset)
+            if sel is None or model not in sel.confidence or (model, subset) not in scores:
+                continue
+            conf = sel.confidence[model]
+            index = {u: i for i, u in enumerate(utts[model, subset])}
+            sdr = scores[model, subset]["sd_sdr"][[index[u] for u in sel.order]]
+            r, p = pearson(conf, sdr)
+            rows.append(ResultRow(model, "analysis", subset, "pearson_r", len(conf), r,
+                                  math.nan))
+            points.setdefault(group, {})[f"{model} on {subset}"] = (conf, sdr)
+            rho = spearman(conf, sdr)
+            rows.append(ResultRow(model, "analysis", subset, "spearman_rho", len(conf), rho,
+                                  math.nan))
+            lines.append(f"- Figure 3, {model} on {subset}: r = {r:.2f} (p = {p:.1e}, "
+                         f"{len(conf)} mixtures; Spearman rho = {rho:.2f})")
     return "\n".join(lines), rows, points
 
 
@@ -220,13 +327,15 @@ def data_table(rows: list[ResultRow]) -> str:
     return "\n".join(lines)
 
 
-def confusion(ensembles: dict, models: list[str]) -> list[str]:
+def confusion(group: str, sels: dict[str, Selection], models: list[str]) -> list[str]:
     """Table 2: oracle pick (rows) x confidence pick (columns), pooled over the test sets."""
     matrix = np.zeros((len(models), len(models)), dtype=int)
-    for e in ensembles.values():
-        for o, c in zip(e["_picks"]["oracle"], e["_picks"]["confidence"], strict=True):
+    for sel in sels.values():
+        # each file may list the models in its own order: map to the group's
+        to_group = np.array([models.index(m) for m in sel.models])
+        for o, c in zip(to_group[sel.oracle_pick], to_group[sel.confidence_pick], strict=True):
             matrix[o, c] += 1
-    lines = ["### Table 2 (oracle pick x confidence pick, all test mixtures)", "",
+    lines = [f"### Table 2, {group} (oracle pick x confidence pick, all test mixtures)", "",
              "|oracle \\ confidence|" + "|".join(models) + "|recall|",
              "|---" * (len(models) + 2) + "|"]
     for i, m in enumerate(models):
@@ -240,9 +349,12 @@ def confusion(ensembles: dict, models: list[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = results_tool_parser(__doc__, "Clustering-confidence model selection")
-    p.add_argument("--select_dir", type=Path, default=None, help="default: <expdir>/select")
+    p.add_argument("--select_dir", type=Path, default=None,
+                   help="default: <expdir>/select (one sub-dir per selection group)")
     p.add_argument("--pair", action="append", default=[],
                    help="MODEL=SET: a domain's own model and test set (Figure 3)")
+    p.add_argument("--notes", type=Path, default=None,
+                   help="Markdown appended before the data table (what was run, reading)")
     args = p.parse_args(argv)
     pairs = []
     for pair in args.pair:
@@ -252,22 +364,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         pairs.append((model, subset))
     try:
         body, rows, points = build(args.expdir, args.select_dir or args.expdir / "select", pairs)
-    except ValueError as exc:
+        notes = args.notes.read_text(encoding="utf-8") if args.notes else ""
+    except (ValueError, OSError) as exc:
         print(f"make_selection_results: error: {exc}", file=sys.stderr)
         return 1
     figure = args.out.parent / "confidence_vs_sdr.png"
     if points:
         scatter(points, figure)
-    text = "\n\n".join([
+    text = "\n\n".join(part for part in [
         "<!-- Generated by sepplug.bin.make_selection_results -->",
         f"# RESULTS: {args.title}",
         environment(),
-        "## Single models and ensembles",
         body,
         f"![confidence vs SD-SDR]({figure.name})" if points else "",
-        "### All numbers (as data: `results/summary.tsv`)",
+        notes.strip(),
+        "## All numbers (as data: `results/summary.tsv`; `sdr` = scale-dependent SDR)",
         data_table(rows),
-    ]) + "\n"
+    ] if part) + "\n"
     write_summary(summary_path(args), rows)
     atomic_write_text(args.out, text)
     print(text)

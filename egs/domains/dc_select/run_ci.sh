@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Tiny end-to-end pass of stages 1-7 (toy sizes, two training steps per domain model) for CI:
+# Tiny end-to-end pass of stages 1-7 (toy sizes, two training steps per domain model, DC
+# and mask-based) for CI:
 # a broken stage fails it. Everything goes to a temp dir; the recipe's data/ and exp/ are
 # untouched.
 set -euo pipefail
@@ -16,19 +17,26 @@ opts=(--jobs 1 --nj 2 --datadir "$work/data" --expdir "$work/exp" --corpus_dir "
 
 summary=$work/exp/results/summary.tsv
 for d in speech music env; do
-    for model in dc_speech dc_music dc_env; do
-        ci_summary_row "$summary" "$model" single "${d}_test" sd_sdr 3
+    for kind in dc mask; do
+        for model in speech music env; do
+            ci_summary_row "$summary" "${kind}_$model" single "${d}_test" sdr 3
+        done
+        for ensemble in oracle random confidence; do
+            ci_summary_row "$summary" "${kind}_$ensemble" "$ensemble" "${d}_test" si_sdr 3
+        done
+        [ "$(wc -l <"$work/exp/select/$kind/${d}_test/confidence.tsv")" -eq 4 ] \
+            || ci_fail "no 3 confidences in exp/select/$kind/${d}_test"
     done
-    for ensemble in oracle random confidence; do
-        ci_summary_row "$summary" "$ensemble" "$ensemble" "${d}_test" si_sdr 3
-    done
-    [ "$(wc -l <"$work/exp/select/${d}_test/confidence.tsv")" -eq 4 ] \
-        || ci_fail "no 3 confidences in exp/select/${d}_test"
+    ci_summary_row "$summary" mask_confidence-dc_confidence analysis "${d}_test" sdr_diff 3
 done
-grep -q "^### Table 2" "$work/exp/RESULTS.md" || ci_fail "no confusion matrix in RESULTS.md"
-grep -q "Figure 3, dc_music on music_test: r = " "$work/exp/RESULTS.md" || ci_fail "no Figure 3 r"
+for kind in dc mask; do
+    grep -q "^### Table 2, $kind" "$work/exp/RESULTS.md" || ci_fail "no $kind confusion matrix"
+    grep -q "Figure 3, ${kind}_music on music_test: r = " "$work/exp/RESULTS.md" \
+        || ci_fail "no $kind Figure 3 r"
+    grep -q "^enh_${kind}_env	valid/loss	1	" "$work/exp/learning_curves_$kind.tsv" \
+        || ci_fail "no $kind learning curve"
+done
 [ -s "$work/exp/confidence_vs_sdr.png" ] || ci_fail "no scatter plot"
-grep -q "^enh_dc_env	valid/loss	1	" "$work/exp/learning_curves.tsv" || ci_fail "no learning curve"
 
 ci_rerun_is_noop "$work/rerun.log" "${opts[@]}"
 grep -q "stage 7: .* already selected, skipped" "$work/rerun.log" || ci_fail "stage 7 reran"
