@@ -34,6 +34,7 @@ from espnet2.enh.loss.criterions.tf_domain import FrequencyDomainLoss
 from espnet2.enh.loss.criterions.time_domain import SNRLoss, TimeDomainL1, TimeDomainMSE
 from espnet2.enh.loss.wrappers.abs_wrapper import AbsLossWrapper
 
+from sepplug.enh.loss.criterions.thresholded_snr import ThresholdedSNRLoss
 from sepplug.enh.loss.mixing import (
     exhaustive_mixing,
     least_squares_mixing,
@@ -47,7 +48,7 @@ from sepplug.enh.loss.source_set import SourceSetLoss
 OWNER = "mixit_efficient"
 OBJECTIVES = ("auto", "snr", "si_snr")
 #: criteria whose closest closed-form objective is the (scale-dependent) SNR
-SCALE_DEPENDENT = (SNRLoss, TimeDomainMSE, TimeDomainL1)
+SCALE_DEPENDENT = (SNRLoss, ThresholdedSNRLoss, TimeDomainMSE, TimeDomainL1)
 
 
 class EfficientMixITSolver(AbsLossWrapper):
@@ -61,8 +62,8 @@ class EfficientMixITSolver(AbsLossWrapper):
         refine_sweeps: at most this many local-search steps (each reassigns one or two
             estimates) after the projection; 0 = the paper's plain projection.
         refine_objective: closed-form objective of the refinement: ``"si_snr"``,
-            ``"snr"``, or ``"auto"`` (``snr`` for the scale-dependent ``snr``, ``mse_td``,
-            ``l1_td`` criteria, ``si_snr`` otherwise).
+            ``"snr"``, or ``"auto"`` (``snr`` for the scale-dependent ``snr``,
+            ``thresholded_snr``, ``mse_td``, ``l1_td`` criteria, ``si_snr`` otherwise).
         exhaustive_up_to: use the exact exhaustive search (``N**M`` criterion calls,
             chunked, no autograd) when ``M <= exhaustive_up_to``; 0 = always efficient.
         num_mixtures: use only ``ref[:num_mixtures]`` (for data that pads the reference
