@@ -24,6 +24,7 @@ ENTRY_POINTS = {
         "sepplug.enh.loss.wrappers.output_regularizer:OutputRegularizer",
     ],
     "espnet2.enh.criterion": [
+        "thresholded_snr = sepplug.enh.loss.criterions.thresholded_snr:ThresholdedSNRLoss",
         "mixit_sparsity = sepplug.enh.loss.criterions.mixit_sparsity:MixITSparsityLoss",
         "source_covariance = "
         "sepplug.enh.loss.criterions.source_covariance:SourceCovarianceLoss",
@@ -31,6 +32,7 @@ ENTRY_POINTS = {
     "espnet2.enh.preprocessor": [
         "feabase = sepplug.enh.preprocessor.feabase:FeabasePreprocessor",
         "spatial_dm = sepplug.enh.preprocessor.spatial_dm:SpatialDMPreprocessor",
+        "hard_dm = sepplug.enh.preprocessor.hard_mixing:HardMixingPreprocessor",
     ],
 }
 

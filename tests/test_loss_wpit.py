@@ -76,6 +76,24 @@ def test_any_criterion_and_weighted_mean_is_at_least_the_mean(criterion):
     assert float(stats[f"{criterion.name}_weighted"]) == pytest.approx(float(wpit))
 
 
+def test_unweighted_training_optimises_the_pit_mean_and_reports_the_weighted_loss():
+    """weighted_training=False (WVL without WTL): PIT's loss and gradient, same stats."""
+    refs, ests = shuffled_pair(6, 2, seed=4)
+    leaves = {k: [e.clone().requires_grad_() for e in ests] for k in ("pit", "wpit")}
+    pit, _, pit_others = PITSolver(SISNRLoss())(refs, leaves["pit"])
+    loss, stats, others = WeightedPITSolver(SISNRLoss(), weighted_training=False)(
+        refs, leaves["wpit"])
+    torch.testing.assert_close(loss, pit)
+    torch.testing.assert_close(others["perm"], pit_others["perm"])
+    weighted, _, _ = WeightedPITSolver(SISNRLoss())(refs, ests)
+    assert float(stats["si_snr_loss_weighted"]) == pytest.approx(float(weighted))
+    assert float(weighted) > float(loss)
+    pit.backward()
+    loss.backward()
+    for a, b in zip(leaves["pit"], leaves["wpit"], strict=True):
+        torch.testing.assert_close(a.grad, b.grad)
+
+
 def test_worst_example_gets_the_largest_gradient():
     """Per example, the gradient is PIT's times B x w_rank: the worst has the largest factor."""
     refs, ests = shuffled_pair(5, 2, seed=2)

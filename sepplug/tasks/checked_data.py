@@ -28,11 +28,16 @@ class CheckedPreprocess:
     Args:
         inner: the task's preprocessor, ``inner(uid, data) -> data``, or None.
         sources: data name -> file it is read from (for the error message).
+        needs: apply ``inner`` only to examples holding this data name, pass the others
+            unchanged (a dynamic-mixing preprocessor outside training: see
+            :class:`~sepplug.tasks.enh.SepplugEnhancementTask`).
     """
 
-    def __init__(self, inner: Callable | None, sources: Mapping[str, str]) -> None:
+    def __init__(self, inner: Callable | None, sources: Mapping[str, str],
+                 needs: str | None = None) -> None:
         self.inner = inner
         self.sources = dict(sources)
+        self.needs = needs
 
     def __call__(self, uid: str, data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         for name, value in data.items():
@@ -45,7 +50,9 @@ class CheckedPreprocess:
                     f"utterance {uid}: {name} (from {where}) {problem}; check the data dir "
                     "with `sepplug validate-data`"
                 )
-        return self.inner(uid, data) if self.inner is not None else data
+        if self.inner is None or (self.needs is not None and self.needs not in data):
+            return data
+        return self.inner(uid, data)
 
     def __getattr__(self, name: str):
         # ESPnet and plugins may read attributes of the preprocessor (e.g. its `train` flag).

@@ -16,6 +16,7 @@ from sepplug.utils.offline import prepare_offline_nltk
 prepare_offline_nltk()  # before ESPnet's import pulls in g2p_en (see sepplug.utils.offline)
 
 from espnet2.tasks.enh import EnhancementTask, preprocessor_choices  # noqa: E402
+from espnet2.train.preprocessor import DynamicMixingPreprocessor  # noqa: E402
 
 from sepplug.registry import plugin_preprocessor_names, register_all  # noqa: E402
 from sepplug.tasks.checked_data import CheckedPreprocess  # noqa: E402
@@ -31,6 +32,11 @@ class SepplugEnhancementTask(EnhancementTask):
     when it defines that classmethod, else with ``cls(train=train, **preprocessor_conf)``.
     Every preprocessor (or none) is wrapped in :class:`CheckedPreprocess`, which refuses
     NaN/Inf audio and all-zero references with the utterance and file named.
+
+    A dynamic-mixing preprocessor (ESPnet's ``dynamic_mixing`` or a subclass) mixes only in
+    training, but its ``__call__`` asserts that every example holds its mixing source
+    (``speech_ref1``), which inference data (``speech_mix`` only) lacks: outside training,
+    examples without it pass unchanged (they keep no ``category`` mapping either).
     """
 
     @classmethod
@@ -46,4 +52,7 @@ class SepplugEnhancementTask(EnhancementTask):
             inner = super().build_preprocess_fn(args, train)
         data_files = getattr(args, f"{'train' if train else 'valid'}_data_path_and_name_and_type",
                              None) or []
-        return CheckedPreprocess(inner, {name: path for path, name, *_ in data_files})
+        needs = None
+        if not train and isinstance(inner, DynamicMixingPreprocessor):
+            needs = inner.mixture_source_name
+        return CheckedPreprocess(inner, {name: path for path, name, *_ in data_files}, needs)

@@ -84,6 +84,10 @@ class WeightedPITSolver(PITSolver):
         weight: weight of this loss in the model's sum of losses.
         independent_perm, flexible_numspk: as ESPnet's ``PITSolver``.
         set_statistic: report ``<criterion>_weighted_set`` while validating.
+        weighted_training: optimise the rank-weighted loss (the paper's WTL); ``False``
+            optimises PIT's plain mean and only reports the weighted statistics, so that a
+            plain-PIT run can still select its model by the weighted dev-set statistic
+            (WVL without WTL).
     """
 
     def __init__(
@@ -93,6 +97,7 @@ class WeightedPITSolver(PITSolver):
         independent_perm: bool = True,
         flexible_numspk: bool = False,
         set_statistic: bool = True,
+        weighted_training: bool = True,
     ):
         if not isinstance(criterion, AbsEnhLoss):
             raise TypeError(
@@ -111,6 +116,7 @@ class WeightedPITSolver(PITSolver):
             flexible_numspk=flexible_numspk,
         )
         self.set_statistic = set_statistic
+        self.weighted_training = weighted_training
         self._set_losses: list[np.ndarray] = []
         self._set_total = 0.0  # K x S_K of the examples accumulated so far
         self._last_call_validating = False
@@ -147,7 +153,8 @@ class WeightedPITSolver(PITSolver):
             others: may hold ``perm`` (used when ``independent_perm`` is False).
 
         Returns:
-            ``(weighted loss scalar, stats, {"perm": (B, N)})``.
+            ``(loss scalar, stats, {"perm": (B, N)})``: the rank-weighted loss (the plain
+            mean with ``weighted_training=False``).
         """
         others = others or {}
         if len(ref) == 0 or len(inf) == 0:
@@ -162,10 +169,11 @@ class WeightedPITSolver(PITSolver):
         with torch.no_grad():
             _, stats, pit_others = super().forward(ref, inf, others)
         per_example = self.per_example_losses(ref, inf, pit_others["perm"])  # (B,)
-        loss = rank_weighted_loss(per_example)
+        weighted = rank_weighted_loss(per_example)
+        loss = weighted if self.weighted_training else per_example.mean()
         name = self.criterion.name
         stats[name] = per_example.detach().mean()
-        stats[f"{name}_weighted"] = loss.detach()
+        stats[f"{name}_weighted"] = weighted.detach()
         validating = not any(t.requires_grad for t in inf)
         if validating and self.set_statistic:
             if not self._last_call_validating:

@@ -1,0 +1,78 @@
+"""hardness_analysis: dev-fitted predictor, test correlations, hard subset, pair table."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from sepplug.bin import hardness_analysis
+from sepplug.data.pair_hardness import read_pair_table
+from sepplug.data.speaker_params import SpeakerParams
+from sepplug.utils.results_table import read_summary
+
+SPEAKERS = [f"spk{i:02d}" for i in range(8)]
+
+
+def write_params(path):
+    rng = np.random.default_rng(0)
+    emb = rng.standard_normal((len(SPEAKERS), 5))
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    params = SpeakerParams(SPEAKERS, np.linspace(90, 300, len(SPEAKERS)),
+                           np.full(len(SPEAKERS), 4), emb, np.zeros(5), np.ones(5))
+    params.save(path)
+    return params
+
+
+def write_set(root, name, params, n, seed):
+    """Mixtures of random pairs whose SI-SNRi rises with |ΔF0| (plus noise)."""
+    rng = np.random.default_rng(seed)
+    lines, scores = ["utt\tspk1\tspk2\tutt1\tutt2\tsir_db"], ["utt\tsi_sdri\tsdri"]
+    for k in range(n):
+        a, b = rng.choice(len(SPEAKERS), 2, replace=False)
+        y = 0.03 * abs(params.median_f0[a] - params.median_f0[b]) + rng.normal(0, 0.5)
+        lines.append(f"{name}_{k:04d}\t{SPEAKERS[a]}\t{SPEAKERS[b]}\tu1\tu2\t0.0")
+        scores.append(f"{name}_{k:04d}\t{y}\t{y}")
+    (root / f"{name}_mixtures.tsv").write_text("\n".join(lines) + "\n")
+    (root / f"{name}_per_utt.tsv").write_text("\n".join(scores[:1] + scores[1:][::-1]) + "\n")
+    return root / f"{name}_mixtures.tsv", root / f"{name}_per_utt.tsv"
+
+
+def test_analysis_outputs(tmp_path):
+    params = write_params(tmp_path / "params")
+    dev = write_set(tmp_path, "dev", params, 60, 1)
+    test = write_set(tmp_path, "test", params, 200, 2)
+    out = tmp_path / "out"
+    argv = ["--params_dir", str(tmp_path / "params"), "--fit", *map(str, dev),
+            "--eval", *map(str, test), "--out_dir", str(out)]
+    assert hardness_analysis.main(argv) == 0
+    report = json.loads((out / "analysis.json").read_text())
+    assert report["eval"]["f0"]["r"] > 0.8 and report["eval"]["f0"]["p"] < 1e-10
+    assert report["eval"]["linear"]["r"] > 0.8
+    assert report["predictor"]["coef"][1] == pytest.approx(0.03, abs=0.01)
+    hard = (out / "test_hard.list").read_text().split()
+    # 25 % of 200, plus the mixtures tied with the last one (the same speaker pair)
+    assert 50 <= len(hard) < 80 and report["hard_eval_mixtures"] == len(hard)
+    assert report["hard_eval_mean"] < report["rest_eval_mean"] - 1.0
+    table = read_pair_table(out / "pairs.tsv")
+    assert len(table.spk1) == len(SPEAKERS) * (len(SPEAKERS) - 1)
+    # the hard pairs (lowest predicted SI-SNRi) are the close ones in F0
+    assert table.hard.any() and table.delta_f0[table.hard].max() < np.median(table.delta_f0)
+    rows = {(r.subset, r.metric): r for r in read_summary(out / "analysis.tsv")}
+    assert rows["test", "pearson_r_f0"].mean == pytest.approx(report["eval"]["f0"]["r"], abs=1e-4)
+    assert rows["test", "pearson_r_f0"].n == 200 and ("dev", "pearson_r_xvector") in rows
+    assert (out / "analysis.png").stat().st_size > 1000
+
+
+def test_missing_score_is_a_clear_error(tmp_path, capsys):
+    params = write_params(tmp_path / "params")
+    dev = write_set(tmp_path, "dev", params, 20, 1)
+    test = write_set(tmp_path, "test", params, 20, 2)
+    lines = test[1].read_text().splitlines()
+    test[1].write_text("\n".join(lines[:-1]) + "\n")
+    argv = ["--params_dir", str(tmp_path / "params"), "--fit", *map(str, dev),
+            "--eval", *map(str, test), "--out_dir", str(tmp_path / "out")]
+    assert hardness_analysis.main(argv) == 1
+    assert "no score of mixture" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "pairs.tsv").exists()

@@ -1,0 +1,56 @@
+"""make_hm_results: SI-SNRi per family on test and the predicted-hard subset, paired to dm."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from sepplug.bin import make_hm_results
+from sepplug.utils.results_table import ResultRow, read_summary, write_summary
+
+UTTS = ["m1", "m2", "m3", "m4"]
+SCORES = {"dm": [4.0, 6.0, 1.0, 9.0], "dm_hm": [5.0, 6.5, 3.0, 8.5]}
+
+
+def write_exp(exp, hard=("m3",)):
+    for tag, values in SCORES.items():
+        scoring = exp / f"enh_{tag}" / "enhanced_test" / "scoring"
+        scoring.mkdir(parents=True)
+        order = list(zip(UTTS, values, strict=True))[::-1] if tag == "dm_hm" else \
+            list(zip(UTTS, values, strict=True))  # any mixture order
+        (scoring / "per_utt.tsv").write_text(
+            "utt\tsi_sdri\tsdri\n" + "".join(f"{u}\t{v}\t{v}\n" for u, v in order))
+        (exp / f"enh_{tag}" / "family").write_text(f"{tag}\n")
+    (exp / "hardness").mkdir()
+    (exp / "hardness" / "test_hard.list").write_text("".join(f"{u}\n" for u in hard))
+    write_summary(exp / "hardness" / "analysis.tsv",
+                  [ResultRow("dm", "analysis", "test", "pearson_r_f0", 4, 0.42, math.nan)])
+
+
+def test_rows_and_paired_differences(tmp_path):
+    exp = tmp_path / "exp"
+    write_exp(exp, hard=("m3", "m1"))
+    out = exp / "RESULTS.md"
+    assert make_hm_results.main(["--expdir", str(exp), "--out", str(out)]) == 0
+    rows = {(r.model, r.subset, r.metric): r for r in read_summary(exp / "results" /
+                                                                    "summary.tsv")}
+    assert rows["dm", "test", "si_snri"].mean == pytest.approx(5.0)
+    assert rows["dm", "test_hard25", "si_snri"].mean == pytest.approx(2.5)
+    assert rows["dm", "test_hard25", "si_snri"].n == 2
+    diff = rows["dm_hm", "test", "si_snri_diff_dm"]
+    assert diff.mean == pytest.approx(np.mean([1.0, 0.5, 2.0, -0.5]))
+    assert rows["dm_hm", "test_hard25", "si_snri_diff_dm"].mean == pytest.approx(1.5)
+    assert ("dm", "test", "si_snri_diff_dm") not in rows
+    assert rows["dm", "test", "pearson_r_f0"].family == "analysis"
+    text = out.read_text()
+    assert "|dm_hm|dm_hm|5.75 ± " in text and "|1.50 ± 0.50|" in text
+    assert "|dm|test_hard25|dm|si_snri|2|2.50|" in text  # the data table, as the test reads
+
+
+def test_no_scores_is_an_error(tmp_path, capsys):
+    assert make_hm_results.main(["--expdir", str(tmp_path), "--out",
+                                 str(tmp_path / "R.md")]) == 1
+    assert "no enh_*/enhanced_test" in capsys.readouterr().err
+    assert not (tmp_path / "R.md").exists()
