@@ -62,6 +62,8 @@ def test_analysis_outputs(tmp_path):
     rows = {(r.subset, r.metric): r for r in read_summary(out / "analysis.tsv")}
     assert rows["test", "pearson_r_f0"].mean == pytest.approx(report["eval"]["f0"]["r"], abs=1e-4)
     assert rows["test", "pearson_r_f0"].n == 200 and ("dev", "pearson_r_xvector") in rows
+    pairs = rows["test_pairs", "pearson_r_f0"]
+    assert 10 < pairs.n <= 28 and pairs.mean > 0.8  # one value per unordered speaker pair
     assert (out / "analysis.png").stat().st_size > 1000
 
 

@@ -45,8 +45,22 @@ def test_rows_and_paired_differences(tmp_path):
     assert ("dm", "test", "si_snri_diff_dm") not in rows
     assert rows["dm", "test", "pearson_r_f0"].family == "analysis"
     text = out.read_text()
-    assert "|dm_hm|dm_hm|5.75 ± " in text and "|1.50 ± 0.50|" in text
+    assert "|dm_hm|dm_hm|-|5.75 ± " in text and "|1.50 ± 0.50|" in text
     assert "|dm|test_hard25|dm|si_snri|2|2.50|" in text  # the data table, as the test reads
+
+
+def test_before_the_hard_subset_exists_the_columns_stay_in_place(tmp_path):
+    exp = tmp_path / "exp"
+    write_exp(exp)
+    (exp / "hardness" / "test_hard.list").unlink()
+    (exp / "enh_dm_hm" / "12epoch.pth").write_text("")
+    (exp / "enh_dm_hm" / "valid.si_snr_loss.best.pth").symlink_to("12epoch.pth")
+    out = exp / "RESULTS.md"
+    assert make_hm_results.main(["--expdir", str(exp), "--out", str(out)]) == 0
+    # model, family, checkpoint, test, test_hard25, test - dm, test_hard25 - dm
+    assert "|dm_hm|dm_hm|12epoch.pth|5.75 ± 1.16|-|0.75 ± 0.52|-|" in out.read_text()
+    subsets = {r.subset for r in read_summary(exp / "results" / "summary.tsv")}
+    assert "test_hard25" not in subsets
 
 
 def test_no_scores_is_an_error(tmp_path, capsys):

@@ -13,7 +13,9 @@ the scores of the uniformly mixed baseline (``dm``):
    hardness = minus the predicted SI-SNRi;
 2. **eval** (the test set, unseen speakers, >= 1000 mixtures): Pearson r (and p) of the
    SI-SNRi with |ΔF0|, with the embedding cosine distance, and with the dev-fitted
-   prediction (out of sample); scatter plots;
+   prediction (out of sample); the same over the means per speaker pair (a pair's
+   mixtures share its features: the mixture-level p overstates the evidence); scatter
+   plots;
 3. the **hard test subset**, decided by the dev-fitted predictor alone (not by any
    result on the test set): the ``--hard_share`` (25 %) test mixtures of highest
    predicted hardness -> ``test_hard.list``;
@@ -24,7 +26,8 @@ the scores of the uniformly mixed baseline (``dm``):
 Writes (atomically) ``<out_dir>/{analysis.json, analysis.tsv, pairs.tsv, test_hard.list,
 analysis.png}``; ``analysis.tsv`` holds summary rows (framework format, family
 ``analysis``: ``pearson_r_f0``, ``pearson_r_xvector``, ``pearson_r_combined`` on the eval
-set, ``pearson_r_*_fit`` on the fit set).
+set (subset ``test``), its speaker-pair means (``test_pairs``) and the fit set (``dev``;
+there the combination is in-sample, its p from the regression's F test)).
 """
 
 from __future__ import annotations
@@ -87,8 +90,11 @@ def read_scored_pairs(mixtures: Path, per_utt: Path, metric: str
     return keys, [r[col["spk1"]] for r in rows], [r[col["spk2"]] for r in rows], values
 
 
-def correlations(features: np.ndarray, y: np.ndarray, predicted: np.ndarray) -> dict:
-    """Pearson r and p of ``y`` with each feature column and with ``predicted``."""
+def correlations(features: np.ndarray, y: np.ndarray, predicted: np.ndarray,
+                 fitted_slopes: int = 0) -> dict:
+    """Pearson r and p of ``y`` (N,) with each feature column of (N, 2) and with
+    ``predicted`` (N,). When ``predicted`` was fitted to this ``y`` with ``fitted_slopes``
+    slopes, its p is the regression's F test (pearsonr's p would ignore the fit)."""
     from scipy import stats
 
     out = {}
@@ -96,8 +102,26 @@ def correlations(features: np.ndarray, y: np.ndarray, predicted: np.ndarray) -> 
         res = stats.pearsonr(features[:, column], y)
         out[name] = {"r": float(res.statistic), "p": float(res.pvalue), "n": len(y)}
     res = stats.pearsonr(predicted, y)
-    out["linear"] = {"r": float(res.statistic), "p": float(res.pvalue), "n": len(y)}
+    r, p = float(res.statistic), float(res.pvalue)
+    if fitted_slopes:
+        dof = len(y) - fitted_slopes - 1
+        f_stat = (r**2 / fitted_slopes) / max((1 - r**2) / dof, 1e-300)
+        p = float(stats.f.sf(f_stat, fitted_slopes, dof))
+    out["linear"] = {"r": r, "p": p, "n": len(y)}
     return out
+
+
+def per_pair(spk1: Sequence[str], spk2: Sequence[str], *columns: np.ndarray
+             ) -> list[np.ndarray]:
+    """Each column averaged per unordered speaker pair: mixtures of the same two speakers
+    share their features, so mixture-level p-values overstate the evidence; the pair
+    means (one value per pair) do not."""
+    keys = [tuple(sorted(pair)) for pair in zip(spk1, spk2, strict=True)]
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(key, []).append(i)
+    order = sorted(groups)
+    return [np.stack([np.mean(c[groups[k]], axis=0) for k in order]) for c in columns]
 
 
 def scatter(features: np.ndarray, y: np.ndarray, predicted: np.ndarray, corr: dict,
@@ -133,9 +157,10 @@ def run(args: argparse.Namespace) -> dict:
     eval_utts, ev1, ev2, eval_y = read_scored_pairs(*args.eval, args.metric)
     fit_x, eval_x = pair_features(params, fit1, fit2), pair_features(params, ev1, ev2)
     predictor = fit_linear_predictor(fit_x, fit_y)
-    fit_corr = correlations(fit_x, fit_y, predictor.predicted_si_snri(fit_x))
+    fit_corr = correlations(fit_x, fit_y, predictor.predicted_si_snri(fit_x), fitted_slopes=2)
     eval_pred = predictor.predicted_si_snri(eval_x)
     eval_corr = correlations(eval_x, eval_y, eval_pred)
+    pair_corr = correlations(*per_pair(ev1, ev2, eval_x, eval_y, eval_pred))
     hard = hard_mask(predictor.hardness(eval_x), args.hard_share)
     table = build_pair_table(params, predictor, args.hard_quantile)
 
@@ -152,6 +177,7 @@ def run(args: argparse.Namespace) -> dict:
                       "terms": ["1", "|delta_f0| (Hz)", "cos_dist"]},
         "fit": fit_corr,
         "eval": eval_corr,
+        "eval_pairs": pair_corr,
         "hard_share": args.hard_share,
         "hard_eval_mixtures": int(hard.sum()),
         "hard_eval_mean": float(np.mean(eval_y[hard])),
@@ -163,7 +189,8 @@ def run(args: argparse.Namespace) -> dict:
     atomic_write_text(out / "analysis.json", json.dumps(report, indent=2) + "\n")
     rows = []
     for key, metric in R_METRIC.items():
-        for subset, corr in ((args.eval_subset, eval_corr), (args.fit_subset, fit_corr)):
+        for subset, corr in ((args.eval_subset, eval_corr), (args.fit_subset, fit_corr),
+                             (f"{args.eval_subset}_pairs", pair_corr)):
             c = corr[key]
             rows.append(ResultRow("dm", "analysis", subset, metric, c["n"], c["r"], math.nan))
     write_summary(out / "analysis.tsv", rows)

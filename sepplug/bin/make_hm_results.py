@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -61,6 +62,14 @@ def collect(expdir: Path, subset: str = "test"
     return out
 
 
+def checkpoint_of(model_dir: Path, family: str) -> str:
+    """The epoch file stage 6 used: ``valid.si_snr_loss_weighted_set.best.pth`` for a WVL
+    family, else ``valid.si_snr_loss.best.pth`` (both links to ``<N>epoch.pth``)."""
+    name = "si_snr_loss_weighted_set" if family.endswith("_wvl") else "si_snr_loss"
+    link = model_dir / f"valid.{name}.best.pth"
+    return Path(os.path.realpath(link)).name if link.exists() else "-"
+
+
 def _cell(values: np.ndarray) -> str:
     n, mean, stderr = mean_stderr(values)
     if n == 0:
@@ -82,20 +91,21 @@ def build(expdir: Path) -> tuple[str, list[ResultRow]]:
     tags = sorted(models, key=lambda t: (rank.get(models[t][0], len(ORDER)), t))
     base = next((t for t in tags if models[t][0] == BASELINE), None)
     rows: list[ResultRow] = []
-    header = ["model", "family", "test", HARD_SUBSET, "test: - dm (paired)",
+    header = ["model", "family", "checkpoint", "test", HARD_SUBSET, "test: - dm (paired)",
               f"{HARD_SUBSET}: - dm (paired)"]
     lines = ["|" + "|".join(header) + "|", "|---" * len(header) + "|"]
     for tag in tags:
         family, utts, y = models[tag]
-        masks = {"test": np.ones(len(utts), dtype=bool)}
-        if hard is not None:
-            masks[HARD_SUBSET] = np.array([u in hard for u in utts])
-        cells = [tag, family]
-        diffs = []
+        masks = {"test": np.ones(len(utts), dtype=bool),
+                 HARD_SUBSET: None if hard is None else np.array([u in hard for u in utts])}
+        scores, diffs = [], []
         for subset, mask in masks.items():
+            if mask is None:  # no hard subset yet (stage 7 not run)
+                scores.append("-")
+                diffs.append("-")
+                continue
             rows.append(row_from_values(tag, family, subset, METRIC, y[mask]))
-            cells.append(_cell(y[mask]))
-        for subset, mask in masks.items():
+            scores.append(_cell(y[mask]))
             if base is None or tag == base:
                 diffs.append("-")
                 continue
@@ -106,8 +116,7 @@ def build(expdir: Path) -> tuple[str, list[ResultRow]]:
             diff = y[mask] - base_y[[index[u] for u in np.array(utts)[mask]]]
             rows.append(row_from_values(tag, family, subset, f"{METRIC}_diff_dm", diff))
             diffs.append(_cell(diff))
-        cells += diffs + ["-"] * (2 - len(diffs))
-        cells += ["-"] * (len(header) - len(cells))
+        cells = [tag, family, checkpoint_of(expdir / f"enh_{tag}", family)] + scores + diffs
         lines.append("|" + "|".join(cells) + "|")
     analysis = expdir / "hardness" / "analysis.tsv"
     if analysis.is_file():
@@ -125,8 +134,10 @@ def analysis_text(expdir: Path) -> str:
         f"Hardness predictor fitted on {report['predictor']['n']} dev mixtures (dm model): "
         f"SI-SNRi ≈ {coef[0]:.2f} + {coef[1]:.4f} |ΔF0| (Hz) + {coef[2]:.2f} cos_dist.", "",
         "|feature|set|n|Pearson r|p|", "|---|---|---|---|---|"]
-    for where in ("eval", "fit"):
-        subset = "test" if where == "eval" else "dev"
+    sets = {"eval": "test", "eval_pairs": "test, per speaker pair", "fit": "dev (in-sample)"}
+    for where, subset in sets.items():
+        if where not in report:
+            continue
         for key, label in (("f0", "abs. median-F0 difference"),
                            ("embedding", "embedding cosine distance"),
                            ("linear", "dev-fitted combination")):
@@ -134,8 +145,9 @@ def analysis_text(expdir: Path) -> str:
             lines.append(f"|{label}|{subset}|{c['n']}|{c['r']:.3f}|{c['p']:.1e}|")
     lines += ["", f"Hard test subset (`{HARD_SUBSET}`): the {report['hard_eval_mixtures']} "
               f"test mixtures of highest predicted hardness (share {report['hard_share']:.2f}, "
-              "speaker pairs tied with the last one included), chosen by the dev-fitted "
-              f"predictor before any variant was scored; dm's mean there "
+              "speaker pairs tied with the last one included), chosen from the speakers' "
+              "features and the dev-fitted predictor only, without any test score; dm's "
+              "mean there "
               f"{report['hard_eval_mean']:.2f} dB vs {report['rest_eval_mean']:.2f} dB on "
               f"the rest. Pair table: {report['hard_pairs']} of {report['pairs']} speaker "
               f"pairs are hard (top {report['hard_quantile']:.2f} by predicted hardness)."]

@@ -6,3 +6,29 @@ die() { _log_at "${BASH_LINENO[0]}" "ERROR: $*" >&2; exit 1; }
 # Stage done markers: done_mark DIR NAME / is_done DIR NAME
 done_mark() { mkdir -p "$1" && touch "$1/.done.$2"; }
 is_done() { [ -f "$1/.done.$2" ]; }
+# side_by_side JOBS LOGDIR FUNC NAME...: run "FUNC NAME" for every NAME, at most JOBS at once,
+# each logged to LOGDIR/run.NAME.log (JOBS <= 1: one after another, on this terminal); dies
+# with the last lines of the failed ones' logs.
+side_by_side() {
+    local jobs=$1 logdir=$2 func=$3 name i failed=0
+    shift 3
+    if [ "$jobs" -le 1 ]; then
+        for name in "$@"; do "$func" "$name"; done
+        return 0
+    fi
+    mkdir -p "$logdir"
+    local pids=() names=()
+    for name in "$@"; do
+        while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do sleep 2; done
+        _log_at "${BASH_LINENO[0]}" "$name: started (log: $logdir/run.$name.log)"
+        "$func" "$name" >"$logdir/run.$name.log" 2>&1 &
+        pids+=($!) names+=("$name")
+    done
+    for i in "${!pids[@]}"; do
+        if ! wait "${pids[$i]}"; then
+            failed=1
+            tail -n 3 "$logdir/run.${names[$i]}.log" >&2
+        fi
+    done
+    [ "$failed" = 0 ] || die "failed: see $logdir/run.*.log"
+}

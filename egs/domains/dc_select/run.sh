@@ -74,30 +74,9 @@ if [ "$stage" -le 6 ]; then
     if [ "$last" -ge 2 ]; then
         from=$(( stage > 2 ? stage : 2 ))
         models=()
-        for kind in $kinds; do for d in $domains; do models+=("$kind $d"); done; done
-        if [ "$jobs" -le 1 ]; then
-            # shellcheck disable=SC2086  # $m is "<kind> <domain>": two arguments
-            for m in "${models[@]}"; do enh $m "$from" "$last"; done
-        else
-            mkdir -p "$expdir"
-            pids=() names=()
-            for m in "${models[@]}"; do
-                while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do sleep 2; done
-                tag=${m/ /_}
-                log "domain model $tag: stages $from-$last (log: $expdir/run.$tag.log)"
-                # shellcheck disable=SC2086
-                enh $m "$from" "$last" >"$expdir/run.$tag.log" 2>&1 &
-                pids+=($!) names+=("$tag")
-            done
-            failed=0
-            for i in "${!pids[@]}"; do
-                if ! wait "${pids[$i]}"; then
-                    failed=1
-                    tail -n 3 "$expdir/run.${names[$i]}.log" >&2
-                fi
-            done
-            [ "$failed" = 0 ] || die "a domain model failed: see $expdir/run.*.log"
-        fi
+        for kind in $kinds; do for d in $domains; do models+=("${kind}_$d"); done; done
+        domain_model() { enh "${1%%_*}" "${1#*_}" "$from" "$last"; }  # tag <kind>_<domain>
+        side_by_side "$jobs" "$expdir" domain_model "${models[@]}"
     fi
 fi
 if [ "$stop_stage" -ge 7 ]; then

@@ -68,27 +68,10 @@ enh() {  # enh.sh for family $1, stages $2-$3; $4: extra enh_train arguments
 }
 
 train_side_by_side() {  # train_side_by_side FROM TO EXTRA FAMILY...: enh.sh per family
-    local from=$1 to=$2 extra=$3 family i failed=0
+    from=$1 to=$2 extra=$3
     shift 3
-    local pids=() names=()
-    if [ "$jobs" -le 1 ]; then  # one at a time, on this terminal
-        for family in "$@"; do enh "$family" "$from" "$to" "$extra"; done
-        return
-    fi
-    mkdir -p "$expdir"
-    for family in "$@"; do
-        while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do sleep 2; done
-        log "$family: stages $from-$to (log: $expdir/run.$family.log)"
-        enh "$family" "$from" "$to" "$extra" >"$expdir/run.$family.log" 2>&1 &
-        pids+=($!) names+=("$family")
-    done
-    for i in "${!pids[@]}"; do
-        if ! wait "${pids[$i]}"; then
-            failed=1
-            tail -n 3 "$expdir/run.${names[$i]}.log" >&2
-        fi
-    done
-    [ "$failed" = 0 ] || die "a model failed: see $expdir/run.*.log"
+    train_family() { enh "$1" "$from" "$to" "$extra"; }
+    side_by_side "$jobs" "$expdir" train_family "$@"
 }
 
 # ---- stages 1-6: data once, then dm and dm_wtl -----------------------------------------
@@ -118,10 +101,16 @@ if [ "$stage" -le 9 ] && [ "$stop_stage" -ge 9 ]; then
         dst=$expdir/enh_${src}_wvl
         [ -f "$expdir/enh_$src/$wvl_ckpt" ] || die "stage 9: $expdir/enh_$src/$wvl_ckpt missing: run stages 5-6"
         mkdir -p "$dst"
-        # the same training run, another checkpoint: links, not copies
-        ln -sfn "$(cd "$expdir/enh_$src" && pwd)/config.yaml" "$dst/config.yaml"
-        ln -sfn "$(cd "$expdir/enh_$src" && pwd)/$(readlink "$expdir/enh_$src/$wvl_ckpt" || echo "$wvl_ckpt")" \
-            "$dst/$wvl_ckpt"
+        # the same training run, another checkpoint: relative links, not copies; a source
+        # epoch that changed (retrained) invalidates the earlier scores
+        target=$(readlink "$expdir/enh_$src/$wvl_ckpt" || echo "$wvl_ckpt")
+        if [ -f "$dst/source_checkpoint" ] && [ "$(cat "$dst/source_checkpoint")" != "$target" ]; then
+            log "stage 9: $expdir/enh_$src/$wvl_ckpt now -> $target: rescoring ${src}_wvl"
+            rm -rf "$dst"/enhanced_*
+        fi
+        echo "$target" >"$dst/source_checkpoint"
+        ln -sfn "../enh_$src/config.yaml" "$dst/config.yaml"
+        ln -sfn "../enh_$src/$target" "$dst/$wvl_ckpt"
         done_mark "$dst" train
         log "stage 9: ${src}_wvl = $expdir/enh_$src/$wvl_ckpt"
         ./enh.sh "${defaults[@]}" --enh_config "conf/tuning/train_enh_rnn_${src}_cpu.yaml" \

@@ -26,8 +26,9 @@ With ``hard_share = 0`` the draw is ESPnet's distribution (different random numb
 Hard partners: the pair table's rows whose two speakers are both in the source list; a
 pair is hard when its ``hardness`` is in the top ``hard_quantile`` — of all those rows
 (``hard_scope: global``, the paper's global mining; a speaker may then have no hard
-partner) or of each anchor's rows (``hard_scope: anchor``: every speaker gets
-ceil(q (S - 1)) hard partners, ties included). Lists are built once at construction.
+partner) or of each anchor's rows (``hard_scope: anchor``: every speaker gets at least
+ceil(q (S - 1)) hard partners, more when hardness ties). Lists are built once at
+construction.
 
 Seeding: each draw uses its own generator seeded with ``(seed, epoch, visit, hash(uid))``
 as ``spatial_dm`` does (the same epoch hook; see

@@ -28,7 +28,8 @@ share the accumulator (not supported); a non-finite loss makes the reporter drop
 batch. The accumulator is reset when a validation call follows a training call.
 
 Reported stats: ``<criterion>`` PIT mean (comparable with ``pit`` runs),
-``<criterion>_weighted`` the batch rank-weighted loss that is optimised, and
+``<criterion>_weighted`` the batch rank-weighted loss (the one optimised unless
+``weighted_training=False``), and
 ``<criterion>_weighted_set`` (validation only).
 """
 
