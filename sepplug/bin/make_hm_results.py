@@ -37,6 +37,7 @@ from sepplug.utils.results_table import (
     results_tool_parser,
     row_from_values,
     summary_path,
+    table_number,
     write_summary,
 )
 
@@ -75,10 +76,6 @@ def _cell(values: np.ndarray) -> str:
     if n == 0:
         return "-"
     return f"{mean:.2f} ± {stderr:.2f}" if not math.isnan(stderr) else f"{mean:.2f}"
-
-
-def _num(x: float) -> str:
-    return "n/a" if math.isnan(x) else f"{x:.2f}"
 
 
 def build(expdir: Path) -> tuple[str, list[ResultRow]]:
@@ -186,8 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         notes.strip(),
         "## All numbers (as data: `results/summary.tsv`)",
         "\n".join(["|model|subset|family|metric|n|mean|stderr|", "|---" * 7 + "|"] + [
-            f"|{r.model}|{r.subset}|{r.family}|{r.metric}|{r.n}|{_num(r.mean)}|"
-            f"{_num(r.stderr)}|" for r in rows]),
+            f"|{r.model}|{r.subset}|{r.family}|{r.metric}|{r.n}|{table_number(r.mean)}|"
+            f"{table_number(r.stderr)}|" for r in rows]),
     ] if part) + "\n"
     write_summary(summary_path(args), rows)
     atomic_write_text(args.out, text)

@@ -54,6 +54,7 @@ from sepplug.utils.results_table import (
     results_tool_parser,
     row_from_values,
     summary_path,
+    table_number,
     write_summary,
 )
 
@@ -318,12 +319,9 @@ def build(expdir: Path, select_dir: Path, pairs: list[tuple[str, str]]
 
 def data_table(rows: list[ResultRow]) -> str:
     """Every summary row as a Markdown table (the numbers of results/summary.tsv)."""
-    def num(x: float) -> str:
-        return "n/a" if math.isnan(x) else f"{x:.2f}"
-
     lines = ["|model|subset|family|metric|n|mean|stderr|", "|---|---|---|---|---|---|---|"]
-    lines += [f"|{r.model}|{r.subset}|{r.family}|{r.metric}|{r.n}|{num(r.mean)}|{num(r.stderr)}|"
-              for r in rows]
+    lines += [f"|{r.model}|{r.subset}|{r.family}|{r.metric}|{r.n}|{table_number(r.mean)}|"
+              f"{table_number(r.stderr)}|" for r in rows]
     return "\n".join(lines)
 
 

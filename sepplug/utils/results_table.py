@@ -69,6 +69,12 @@ def _number(x: float) -> str:
     return "nan" if math.isnan(x) else f"{x:.4f}"
 
 
+def table_number(x: float) -> str:
+    """A summary value as a 2-decimal Markdown cell, rounded from the value summary.tsv
+    holds (4 decimals), so that the table and the file agree ("n/a" for nan)."""
+    return "n/a" if math.isnan(x) else f"{float(_number(x)):.2f}"
+
+
 def format_summary(rows: Iterable[ResultRow]) -> str:
     lines = ["\t".join(COLUMNS)]
     for r in rows:
