@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -65,6 +66,19 @@ def test_analysis_outputs(tmp_path):
     pairs = rows["test_pairs", "pearson_r_f0"]
     assert 10 < pairs.n <= 28 and pairs.mean > 0.8  # one value per unordered speaker pair
     assert (out / "analysis.png").stat().st_size > 1000
+
+
+def test_a_fit_set_of_three_mixtures_gives_no_p_value_but_no_error(tmp_path):
+    """Three mixtures and three fitted parameters: r is defined, its F test is not."""
+    params = write_params(tmp_path / "params")
+    dev = write_set(tmp_path, "dev", params, 3, 1)
+    test = write_set(tmp_path, "test", params, 4, 2)
+    out = tmp_path / "out"
+    assert hardness_analysis.main(["--params_dir", str(tmp_path / "params"), "--fit",
+                                   *map(str, dev), "--eval", *map(str, test), "--out_dir",
+                                   str(out)]) == 0
+    fit = json.loads((out / "analysis.json").read_text())["fit"]["linear"]
+    assert fit["n"] == 3 and math.isnan(fit["p"])
 
 
 def test_missing_score_is_a_clear_error(tmp_path, capsys):

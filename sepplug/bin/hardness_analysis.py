@@ -105,8 +105,11 @@ def correlations(features: np.ndarray, y: np.ndarray, predicted: np.ndarray,
     r, p = float(res.statistic), float(res.pvalue)
     if fitted_slopes:
         dof = len(y) - fitted_slopes - 1
-        f_stat = (r**2 / fitted_slopes) / max((1 - r**2) / dof, 1e-300)
-        p = float(stats.f.sf(f_stat, fitted_slopes, dof))
+        if dof < 1 or not math.isfinite(r):  # as many parameters as points: no test
+            p = math.nan
+        else:
+            f_stat = (r**2 / fitted_slopes) / max((1 - r**2) / dof, 1e-300)
+            p = float(stats.f.sf(f_stat, fitted_slopes, dof))
     out["linear"] = {"r": r, "p": p, "n": len(y)}
     return out
 
