@@ -68,3 +68,31 @@ def test_no_scores_is_an_error(tmp_path, capsys):
                                  str(tmp_path / "R.md")]) == 1
     assert "no enh_*/enhanced_test" in capsys.readouterr().err
     assert not (tmp_path / "R.md").exists()
+
+
+def test_seed_means_pair_to_dm_seed_mean_and_show_the_seed_spread(tmp_path):
+    exp = tmp_path / "exp"
+    runs = {"dm": ("dm", [4.0, 6.0, 1.0, 9.0]), "dm_seed1": ("dm", [6.0, 6.0, 3.0, 9.0]),
+            "dm_hm": ("dm_hm", [5.0, 6.5, 3.0, 8.5]),
+            "dm_hm_seed1": ("dm_hm", [7.0, 6.5, 5.0, 8.5]),
+            "dm_hm_share02": ("dm_hm", [0.0, 0.0, 0.0, 0.0])}  # a variant, not a seed
+    for tag, (family, values) in runs.items():
+        scoring = exp / f"enh_{tag}" / "enhanced_test" / "scoring"
+        scoring.mkdir(parents=True)
+        (scoring / "per_utt.tsv").write_text(
+            "utt\tsi_sdri\n" + "".join(f"{u}\t{v}\n" for u, v in zip(UTTS, values,
+                                                                       strict=True)))
+        (exp / f"enh_{tag}" / "family").write_text(f"{family}\n")
+    out = exp / "RESULTS.md"
+    assert make_hm_results.main(["--expdir", str(exp), "--out", str(out)]) == 0
+    rows = {(r.model, r.subset, r.metric): r for r in read_summary(exp / "results" /
+                                                                    "summary.tsv")}
+    assert rows["dm_2seeds", "test", "si_snri"].mean == pytest.approx(5.5)
+    assert rows["dm_hm_2seeds", "test", "si_snri"].mean == pytest.approx(6.25)
+    assert rows["dm_hm_2seeds", "test", "si_snri_diff_dm"].mean == pytest.approx(0.75)
+    assert rows["dm_hm_seed1", "test", "si_snri_diff_seed0"].mean == pytest.approx(1.0)
+    assert rows["dm_seed1", "test", "si_snri_diff_seed0"].n == 4
+    assert not any(m.startswith("dm_hm_3seeds") for m, _, _ in rows)  # share02 not a seed
+    assert make_hm_results.seed_of("dm_hm_share02", "dm_hm") is None
+    assert make_hm_results.seed_of("dm_seed12", "dm") == 12
+    assert "|dm_hm|0 1|6.25 ± " in out.read_text()

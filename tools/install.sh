@@ -19,6 +19,8 @@
 #    iterator), mir_eval<0.9 and pystoi (scoring), tensorboard and matplotlib.
 #  * ESPnet's own egs2/TEMPLATE/enh1/enh.sh (stages 1-8, see README "With an ESPnet
 #    checkout") also imports resampy (stage 3, pyscripts/audio/format_wav_scp.py).
+#  * resemblyzer (pretrained speaker-encoder weights in its wheel) goes in --no-deps:
+#    its webrtcvad dependency is an sdist; webrtcvad-wheels provides the same module.
 #  * PyPI's torchaudio 2.11 ships compiled ops linked against CUDA torch; on CPU
 #    torch they fail to load and `import torchaudio` fails. Without
 #    torchaudio/lib/*.so it imports and torchaudio.functional works (what ESPnet
@@ -123,6 +125,10 @@ say "installing espnet's run-time needs, the enh task's undeclared ones, enh.sh'
 # domain, sepplug.data.domains.music); its metadata asks for pyaudio, which has no Linux
 # wheel and is only needed for live playback: --no-deps.
 "${PIP[@]}" --no-deps "tinysoundfont==0.3.7"
+# resemblyzer ships pretrained speaker-encoder weights inside its wheel (the hard-mining
+# recipe's speaker embedding, sepplug.data.resemblyzer_embedding); it asks for webrtcvad,
+# an sdist that compiles, and `typing`: --no-deps with webrtcvad-wheels (same module).
+"${PIP[@]}" --no-deps "resemblyzer==0.1.4" "webrtcvad-wheels==2.0.14.post1"
 
 # 4. sepplug itself, editable --------------------------------------------
 say "installing sepplug (editable) from $root"
@@ -137,6 +143,7 @@ import importlib.metadata as m
 import torch, numpy
 import resampy  # ESPnet's enh.sh stage 3 (format_wav_scp.py)
 import tinysoundfont  # the music domain's renderer
+import resemblyzer  # the hard-mining recipe's speaker embedding (weights in the wheel)
 import sepplug.tasks.enh  # registers the plugins
 from sepplug.registry import plugin_records
 print(f"torch {torch.__version__}, numpy {numpy.__version__}, espnet {m.version('espnet')}")

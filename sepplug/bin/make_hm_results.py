@@ -10,10 +10,16 @@ scores. Writes, per model, the mean SI-SNRi on ``test`` and on ``test_hard25`` (
 "hardest 25 %") with standard errors, and the paired per-mixture difference to the
 ``dm`` family's model (the baseline).
 
+Runs of one family with other training seeds (``enh_<family>_seed<k>``) are rows of their
+own and, when a family has two or more seeds, are also averaged: per mixture, the mean over
+the family's seeds (model ``<family>_<n>seeds``), its paired difference to dm's seed mean,
+and each extra seed's paired difference to seed 0 (how far seeds alone move a family).
+
 ``summary.tsv``: metric ``si_snri`` (per_utt.tsv's ``si_sdri``: for one channel and
 scale-invariant scoring SI-SNR and SI-SDR are the same quantity), ``si_snri_diff_dm``
-(paired difference to dm), on subsets ``test`` and ``test_hard25``; the analysis rows of
-``analysis.tsv`` (family ``analysis``).
+(paired difference to dm, or to dm's seed mean for a ``_<n>seeds`` model),
+``si_snri_diff_seed0`` (a ``_seed<k>`` run minus its family's seed 0), on subsets
+``test`` and ``test_hard25``; the analysis rows of ``analysis.tsv`` (family ``analysis``).
 """
 
 from __future__ import annotations
@@ -78,6 +84,73 @@ def _cell(values: np.ndarray) -> str:
     return f"{mean:.2f} ± {stderr:.2f}" if not math.isnan(stderr) else f"{mean:.2f}"
 
 
+def seed_of(tag: str, family: str) -> int | None:
+    """0 for the run ``<family>``, k for ``<family>_seed<k>``, None for any other tag (a
+    variant of the family, e.g. another option value, is not a seed)."""
+    if tag == family:
+        return 0
+    rest = tag.removeprefix(f"{family}_seed")
+    return int(rest) if rest != tag and rest.isdigit() else None
+
+
+def aligned(models: dict[str, tuple[str, list[str], np.ndarray]], tag: str,
+            utts: Sequence[str]) -> np.ndarray:
+    """``tag``'s scores (N,) in the order of ``utts``; ValueError when it lacks one."""
+    _, own_utts, y = models[tag]
+    index = {u: i for i, u in enumerate(own_utts)}
+    missing = [u for u in utts if u not in index]
+    if missing:
+        raise ValueError(f"model {tag} has no score for {len(missing)} test mixtures "
+                         f"(e.g. {missing[0]}): the runs scored different test sets")
+    return y[[index[u] for u in utts]]
+
+
+def seed_table(models: dict[str, tuple[str, list[str], np.ndarray]],
+               masks: dict[str, np.ndarray], utts: list[str]
+               ) -> tuple[list[str], list[ResultRow]]:
+    """Markdown lines and summary rows of the seed means (families with >= 2 seeds)."""
+    seeds: dict[str, dict[int, str]] = {}
+    for tag, (family, _, _) in models.items():
+        k = seed_of(tag, family)
+        if k is not None:
+            seeds.setdefault(family, {})[k] = tag
+    seeds = {f: runs for f, runs in seeds.items() if len(runs) >= 2 and 0 in runs}
+    if not seeds:
+        return [], []
+    rank = {f: i for i, f in enumerate(ORDER)}
+    means = {f: np.mean([aligned(models, t, utts) for t in runs.values()], axis=0)
+             for f, runs in seeds.items()}
+    base = means.get(BASELINE)
+    header = ["family", "seeds"] + [f"{s}: mean over seeds" for s in masks] + \
+        [f"{s}: - dm (paired)" for s in masks] + [f"{s}: seed k - seed 0" for s in masks]
+    lines = ["|" + "|".join(header) + "|", "|---" * len(header) + "|"]
+    rows: list[ResultRow] = []
+    for family in sorted(seeds, key=lambda f: (rank.get(f, len(ORDER)), f)):
+        runs, model = seeds[family], f"{family}_{len(seeds[family])}seeds"
+        cells = [family, " ".join(str(k) for k in sorted(runs))]
+        score_cells, diff_cells, seed_cells = [], [], []
+        seed0 = aligned(models, runs[0], utts)
+        for subset, mask in masks.items():
+            y = means[family][mask]
+            rows.append(row_from_values(model, family, subset, METRIC, y))
+            score_cells.append(_cell(y))
+            if base is None or family == BASELINE:
+                diff_cells.append("-")
+            else:
+                rows.append(row_from_values(model, family, subset, f"{METRIC}_diff_dm",
+                                            y - base[mask]))
+                diff_cells.append(_cell(y - base[mask]))
+            spreads = []
+            for k in sorted(runs)[1:]:
+                d = aligned(models, runs[k], utts)[mask] - seed0[mask]
+                rows.append(row_from_values(runs[k], family, subset, f"{METRIC}_diff_seed0",
+                                            d))
+                spreads.append(f"{k}: {_cell(d)}")
+            seed_cells.append("; ".join(spreads))
+        lines.append("|" + "|".join(cells + score_cells + diff_cells + seed_cells) + "|")
+    return lines, rows
+
+
 def build(expdir: Path) -> tuple[str, list[ResultRow]]:
     models = collect(expdir)
     if not models:
@@ -106,15 +179,21 @@ def build(expdir: Path) -> tuple[str, list[ResultRow]]:
             if base is None or tag == base:
                 diffs.append("-")
                 continue
-            _, base_utts, base_y = models[base]
-            index = {u: i for i, u in enumerate(base_utts)}
-            if any(u not in index for u in utts):
-                raise ValueError(f"models {tag} and {base} scored different test mixtures")
-            diff = y[mask] - base_y[[index[u] for u in np.array(utts)[mask]]]
+            diff = y[mask] - aligned(models, base, list(np.array(utts)[mask]))
             rows.append(row_from_values(tag, family, subset, f"{METRIC}_diff_dm", diff))
             diffs.append(_cell(diff))
         cells = [tag, family, checkpoint_of(expdir / f"enh_{tag}", family)] + scores + diffs
         lines.append("|" + "|".join(cells) + "|")
+    utts = models[base][1] if base is not None else models[tags[0]][1]
+    subsets = {"test": np.ones(len(utts), dtype=bool)}
+    if hard is not None:
+        subsets[HARD_SUBSET] = np.array([u in hard for u in utts])
+    seed_lines, seed_rows = seed_table(models, subsets, utts)
+    rows += seed_rows
+    if seed_lines:
+        lines += ["", "Mean over training seeds (per mixture, then over mixtures); the last "
+                  "columns show how far another seed alone moves the same family:", ""]
+        lines += seed_lines
     analysis = expdir / "hardness" / "analysis.tsv"
     if analysis.is_file():
         rows += read_summary(analysis)
@@ -151,10 +230,14 @@ def analysis_text(expdir: Path) -> str:
     eer = expdir / "hardness" / "params" / "eer.json"
     if eer.is_file():
         e = json.loads(eer.read_text(encoding="utf-8"))
-        lines += ["", f"Speaker embedding: verification EER {100 * e['eer']:.1f} % on "
-                  f"held-out utterances ({e['target_trials']} target, "
-                  f"{e['nontarget_trials']} non-target trials; the embedding is not "
-                  "trained, so every speaker is unseen by it)."]
+        name = e.get("embed_fn", "mfcc_stats")
+        kind = ("the pretrained Resemblyzer d-vector (weights from its wheel; no corpus "
+                "speaker was in its training data)" if "resemblyzer" in name else
+                f"`{name}` (untrained MFCC statistics)" if name == "mfcc_stats" else
+                f"`{name}`")
+        lines += ["", f"Speaker embedding: {kind}; verification EER "
+                  f"{100 * e['eer']:.1f} % on held-out utterances ({e['target_trials']} "
+                  f"target, {e['nontarget_trials']} non-target trials)."]
     return "\n".join(lines)
 
 

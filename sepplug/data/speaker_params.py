@@ -16,8 +16,10 @@ list of :mod:`sepplug.data.dry_sources`, or a list of (speaker, wav path) pairs)
   :func:`mfcc_stats_embedding`, the MFCC mean+std of :mod:`sepplug.data.voice_report`),
   standardised per dimension over all utterances (MFCC statistics differ in scale by
   orders of magnitude, so a raw cosine would only see c0), averaged over the speaker's
-  utterances and L2-normalised. A trained x-vector extractor is plugged in by passing
-  its function as ``embed_fn`` (``--embed_fn module:function``).
+  utterances and L2-normalised. A trained extractor is plugged in by passing its
+  function as ``embed_fn`` (``--embed_fn module:function``), e.g. the pretrained
+  Resemblyzer d-vector, ``sepplug.data.resemblyzer_embedding:resemblyzer_embedding``
+  (with ``--no_standardize``: its vectors are comparable by cosine as they are).
 
 :func:`verification_eer` says how good the embedding is: the speaker-verification EER of
 cosine scores between held-out utterances and every speaker's embedding.

@@ -20,6 +20,8 @@
 #   ./run.sh                               # stages 1-9 (embedded 300-speaker corpus, 8 kHz)
 #   ./run.sh --stage 9 --stop-stage 9      # re-report
 #   ./run.sh --enh_args "--max_epoch 2"    # extra enh_train arguments (all runs)
+#   ./run.sh --seeds "0 1 2"               # training seeds per family (default "0 1"):
+#                                          # seed 0 is exp/enh_<family>, seed k exp/enh_<family>_seed<k>
 # Other options go to enh.sh (egs/TEMPLATE/enh1/enh.sh; see its header), later options win.
 # DM needs the training set's utt2spk (real speakers): every run gets "--utt2spk
 # <datadir>/<train_set>/utt2spk" in front of --enh_args.
@@ -36,6 +38,7 @@ expdir=exp
 train_set=train
 corpus_dir=db/embedded_corpus
 enh_args=""
+seeds="0 1"
 passed=()
 while [ $# -gt 0 ]; do
     [ $# -ge 2 ] || die "option $1 needs a value"
@@ -44,6 +47,7 @@ while [ $# -gt 0 ]; do
         --stop-stage|--stop_stage) stop_stage=$2 ;;
         --jobs) jobs=$2 ;;
         --enh_args|--enh-args) enh_args=$2 ;;
+        --seeds) seeds=$2 ;;
         --datadir) datadir=$2; passed+=("$1" "$2") ;;
         --expdir) expdir=$2; passed+=("$1" "$2") ;;
         --train_set|--train-set) train_set=$2; passed+=("$1" "$2") ;;
@@ -61,10 +65,21 @@ defaults=(--fs 8k --corpus_opts "--num_speakers 300"
           --results_title "VCTK 2-speaker dynamic mixing and hard-sample mining")
 pairs=$expdir/hardness/pairs.tsv
 
-enh() {  # enh.sh for family $1, stages $2-$3; $4: extra enh_train arguments
-    ./enh.sh "${defaults[@]}" --enh_config "conf/tuning/train_enh_rnn_$1_cpu.yaml" \
-        --enh_tag "$1" --family "$1" --stage "$2" --stop_stage "$3" "${passed[@]}" \
-        --enh_args "--utt2spk $datadir/$train_set/utt2spk ${4:-} $enh_args"
+enh() {  # enh.sh for run $1 (<family> or <family>_seed<k>), stages $2-$3; $4: extra args
+    local family=${1%_seed*} seed=0
+    [ "$family" = "$1" ] || seed=${1##*_seed}
+    ./enh.sh "${defaults[@]}" --enh_config "conf/tuning/train_enh_rnn_${family}_cpu.yaml" \
+        --enh_tag "$1" --family "$family" --stage "$2" --stop_stage "$3" "${passed[@]}" \
+        --enh_args "--utt2spk $datadir/$train_set/utt2spk --seed $seed ${4:-} $enh_args"
+}
+
+runs_of() {  # runs_of FAMILY...: one run name per family and seed (seed 0 = the family)
+    local family seed
+    for family in "$@"; do
+        for seed in $seeds; do
+            if [ "$seed" = 0 ]; then echo "$family"; else echo "${family}_seed$seed"; fi
+        done
+    done
 }
 
 train_side_by_side() {  # train_side_by_side FROM TO EXTRA FAMILY...: enh.sh per family
@@ -79,7 +94,8 @@ if [ "$stage" -le 6 ]; then
     last=$(( stop_stage < 6 ? stop_stage : 6 ))
     if [ "$stage" -le 4 ]; then enh dm "$stage" $(( last < 4 ? last : 4 )); fi
     if [ "$last" -ge 5 ]; then
-        train_side_by_side $(( stage > 5 ? stage : 5 )) "$last" "" dm dm_wtl
+        # shellcheck disable=SC2046  # one word per run name
+        train_side_by_side $(( stage > 5 ? stage : 5 )) "$last" "" $(runs_of dm dm_wtl)
     fi
 fi
 
@@ -91,36 +107,39 @@ fi
 # ---- stage 8: hard re-sampling (dm_hm, dm_hm_wtl) -------------------------------------
 if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
     [ -f "$pairs" ] || die "stage 8: $pairs missing: run stage 7"
-    train_side_by_side 5 6 "--preprocessor_conf pair_table=$pairs" dm_hm dm_hm_wtl
+    # shellcheck disable=SC2046
+    train_side_by_side 5 6 "--preprocessor_conf pair_table=$pairs" $(runs_of dm_hm dm_hm_wtl)
 fi
 
 # ---- stage 9: weighted validation (checkpoint selection) and the results ---------------
 if [ "$stage" -le 9 ] && [ "$stop_stage" -ge 9 ]; then
     wvl_ckpt=valid.si_snr_loss_weighted_set.best.pth
-    for src in dm dm_wtl; do
-        dst=$expdir/enh_${src}_wvl
+    for src in $(runs_of dm dm_wtl); do
+        family=${src%_seed*}
+        wvl=${family}_wvl${src#"$family"}  # dm_seed1 -> dm_wvl_seed1
+        dst=$expdir/enh_$wvl
         [ -f "$expdir/enh_$src/$wvl_ckpt" ] || die "stage 9: $expdir/enh_$src/$wvl_ckpt missing: run stages 5-6"
         mkdir -p "$dst"
         # the same training run, another checkpoint: relative links, not copies; a source
         # epoch that changed (retrained) invalidates the earlier scores
         target=$(readlink "$expdir/enh_$src/$wvl_ckpt" || echo "$wvl_ckpt")
         if [ -f "$dst/source_checkpoint" ] && [ "$(cat "$dst/source_checkpoint")" != "$target" ]; then
-            log "stage 9: $expdir/enh_$src/$wvl_ckpt now -> $target: rescoring ${src}_wvl"
+            log "stage 9: $expdir/enh_$src/$wvl_ckpt now -> $target: rescoring $wvl"
             rm -rf "$dst"/enhanced_*
         fi
         echo "$target" >"$dst/source_checkpoint"
         ln -sfn "../enh_$src/config.yaml" "$dst/config.yaml"
         ln -sfn "../enh_$src/$target" "$dst/$wvl_ckpt"
         done_mark "$dst" train
-        log "stage 9: ${src}_wvl = $expdir/enh_$src/$wvl_ckpt"
-        ./enh.sh "${defaults[@]}" --enh_config "conf/tuning/train_enh_rnn_${src}_cpu.yaml" \
-            --enh_tag "${src}_wvl" --family "${src}_wvl" --inference_model "$wvl_ckpt" \
+        log "stage 9: $wvl = $expdir/enh_$src/$wvl_ckpt"
+        ./enh.sh "${defaults[@]}" --enh_config "conf/tuning/train_enh_rnn_${family}_cpu.yaml" \
+            --enh_tag "$wvl" --family "${family}_wvl" --inference_model "$wvl_ckpt" \
             --stage 6 --stop_stage 6 "${passed[@]}" \
-            || die "stage 9: scoring ${src}_wvl failed"
+            || die "stage 9: scoring $wvl failed"
     done
     exps=()
-    for d in "$expdir"/enh_dm "$expdir"/enh_dm_wtl "$expdir"/enh_dm_hm "$expdir"/enh_dm_hm_wtl; do
-        [ -d "$d" ] && exps+=(--exp "$d")
+    for run in $(runs_of dm dm_wtl dm_hm dm_hm_wtl); do
+        [ -d "$expdir/enh_$run" ] && exps+=(--exp "$expdir/enh_$run")
     done
     . ./path.sh
     ${python} -m sepplug.bin.plot_learning_curves "${exps[@]}" --stat valid/si_snr_loss \

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Tiny end-to-end pass of stages 1-9 (toy sizes, two epochs of two steps per model) for CI: a
 # broken stage fails it. Everything goes to a temp dir; the recipe's data/ and exp/ are
-# untouched. The four trained families (dm, dm_wtl, dm_hm, dm_hm_wtl) and the two WVL
-# selections must all be scored on test and test_hard25; the pass rebuilds the training
+# untouched. The four trained families (dm, dm_wtl, dm_hm, dm_hm_wtl), two seeds each, and
+# the two WVL selections must all be scored on test and test_hard25, with the seed means;
+# the pass rebuilds the training
 # preprocessor from the runs' config.yaml and checks that it mixes partners of other
 # speakers, anew every epoch (sepplug.bin.check_dynamic_mixing).
 set -euo pipefail
@@ -11,7 +12,7 @@ cd "$(dirname "$0")"
 . ./path.sh
 ci_workdir sepplug_hard_mining_ci
 
-opts=(--jobs 1 --nj 2 --datadir "$work/data" --expdir "$work/exp" --corpus_dir "$work/corpus"
+opts=(--jobs 1 --nj 2 --seeds "0 1" --datadir "$work/data" --expdir "$work/exp" --corpus_dir "$work/corpus"
       --corpus_opts "--num_speakers 12 --utts_per_speaker 4 --num_dev 3 --num_test 3"
       --local_data_opts "--n_dev 3 --n_test 4 --segment 1.0 --wav_dir $work/wav"
       --enh_args "--max_epoch 2 --num_iters_per_epoch 2 --batch_size 2 --valid_batch_size 2")
@@ -24,6 +25,13 @@ for family in dm dm_wtl dm_wvl dm_wtl_wvl dm_hm dm_hm_wtl; do
         || ci_fail "no test_hard25 row of $family in $summary"
 done
 ci_summary_row "$summary" dm_hm dm_hm test si_snri_diff_dm 4
+for family in dm dm_wtl dm_wvl dm_wtl_wvl dm_hm dm_hm_wtl; do
+    ci_summary_row "$summary" "${family}_seed1" "$family" test si_snri_diff_seed0 4
+    ci_summary_row "$summary" "${family}_2seeds" "$family" test si_snri 4
+done
+ci_summary_row "$summary" dm_hm_2seeds dm_hm test si_snri_diff_dm 4
+grep -q "^seed: 1$" "$work/exp/enh_dm_hm_seed1/config.yaml" \
+    || ci_fail "dm_hm_seed1 did not train with --seed 1"
 for metric in pearson_r_f0 pearson_r_xvector pearson_r_combined; do
     grep -q "^dm	analysis	test	$metric	4	" "$summary" || ci_fail "no $metric row"
 done

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Stage 7 of the hard-mining recipe: speaker parameters of every corpus speaker (median F0
-# by pYIN and an MFCC-statistics embedding, sepplug.data.speaker_params, with the
-# verification EER of the embedding on held-out utterances), then the correlation analysis
+# by pYIN and a speaker embedding, sepplug.data.speaker_params, with the verification EER
+# of the embedding on held-out utterances), then the correlation analysis
 # of dm's test SI-SNRi with them, the hardness predictor fitted on dm's dev SI-SNRi, the
 # speaker-pair table that hard_dm reads and the predicted-hardest 25 % of the test set
 # (sepplug.bin.hardness_analysis) under <expdir>/hardness/.
 #   local/hardness.sh --expdir exp --datadir data [--corpus_dir DIR] [--max_utts 5]
+#                     [--embedding resemblyzer|mfcc]
+# Embeddings: resemblyzer = the pretrained GE2E d-vector shipped in the resemblyzer wheel
+# (sepplug.data.resemblyzer_embedding, the default); mfcc = standardised MFCC statistics
+# (untrained; the baseline it replaced).
 set -euo pipefail
 {
 . utils/recipe_lib.sh
@@ -16,6 +20,7 @@ max_utts=5                      # per speaker (pYIN costs ~0.3 s per utterance)
 heldout=3                       # utterances per speaker held out for the EER
 hard_share=0.25                 # test_hard.list: the predicted-hardest share of test
 hard_quantile=0.2               # pairs.tsv: the share of speaker pairs marked hard
+embedding=resemblyzer
 . utils/parse_options.sh
 . ./path.sh
 . ./db.sh
@@ -26,13 +31,20 @@ for s in dev test; do
     [ -f "$expdir/enh_dm/enhanced_$s/scoring/per_utt.tsv" ] \
         || die "stage 7: dm is not scored on $s: run stages 1-6"
 done
-if is_done "$out/params" params; then
-    log "stage 7: $out/params already computed, skipped"
+case $embedding in
+    resemblyzer) embed_opts=(--embed_fn sepplug.data.resemblyzer_embedding:resemblyzer_embedding
+                             --no_standardize) ;;
+    mfcc) embed_opts=() ;;
+    *) die "stage 7: --embedding $embedding: use resemblyzer or mfcc" ;;
+esac
+if is_done "$out/params" "params_$embedding"; then
+    log "stage 7: $out/params already computed ($embedding), skipped"
 else
-    log "stage 7: speaker parameters of $corpus -> $out/params"
+    log "stage 7: speaker parameters ($embedding embedding) of $corpus -> $out/params"
     ${python} -m sepplug.data.speaker_params --corpus_dir "$corpus" --out_dir "$out/params" \
-        --max_utts "$max_utts" --heldout "$heldout" || die "stage 7: speaker_params failed"
-    done_mark "$out/params" params
+        --max_utts "$max_utts" --heldout "$heldout" "${embed_opts[@]}" \
+        || die "stage 7: speaker_params failed"
+    done_mark "$out/params" "params_$embedding"
 fi
 log "stage 7: correlation analysis, predictor (dev), pair table, hard test subset -> $out"
 ${python} -m sepplug.bin.hardness_analysis --params_dir "$out/params" \
