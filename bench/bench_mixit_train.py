@@ -18,9 +18,10 @@ Part 1, time: the three wrappers at M = 4 (and exhaustive vs efficient at M = 8)
 interleaved in this process on the same batches, median over ``--steps``; ratios to the
 efficient step.
 Part 2, memory: each (wrapper, M) in a fresh subprocess: the growth of the peak resident
-memory over two training steps (``ru_maxrss``, after the model and batch exist); a row
-whose predicted largest tensor exceeds ``--budget_gb``, or that runs past ``--max_row_s``,
-ends its wrapper's sweep. The last line names the largest M each wrapper trained.
+memory over two training steps above the memory once the model and batch exist (sampled
+every millisecond, so a peak shorter than that can be missed); a row whose predicted
+remix tensors exceed ``--budget_gb``, or that runs past ``--max_row_s``, ends its
+wrapper's sweep. The last line names the largest M each wrapper trained.
 
 Run: ``OMP_NUM_THREADS=1 sepplug bench mixit_train [--steps 10] [--budget_gb 8]``
 """
@@ -87,11 +88,13 @@ def step(model: torch.nn.Module, optim: torch.optim.Optimizer, data: dict) -> fl
 
 
 def largest_tensor_gb(wrapper: str, num_out: int, size: int, seconds: float) -> float:
-    """ESPnet's (N**M, B, N, T) float32 remix tensor; the others stay near the model's."""
+    """A lower bound of ESPnet's extra memory: its (N**M, B, N, T) float32 remix tensor
+    twice (the tensor and what its criterion loop keeps for backward); the other wrappers
+    stay near the model's own footprint."""
     if wrapper != "espnet":
         return 0.0
     num_mix = num_out // 2
-    return num_mix**num_out * size * num_mix * seconds * FS * 4 / 2**30
+    return 2 * num_mix**num_out * size * num_mix * seconds * FS * 4 / 2**30
 
 
 def resident_mib() -> float:
@@ -157,7 +160,7 @@ def memory_part(args: argparse.Namespace) -> None:
             need = largest_tensor_gb(wrapper, num_out, args.batch, args.seconds)
             label = f"{wrapper:10s} M={num_out:2d} N={num_mixtures(wrapper, num_out)}"
             if need > args.budget_gb:
-                print(f"{label}: not run, its remix tensor alone is {need:.1f} GiB")
+                print(f"{label}: not run, its remix tensors need at least {need:.1f} GiB")
                 break
             try:
                 run = subprocess.run(
@@ -174,7 +177,7 @@ def memory_part(args: argparse.Namespace) -> None:
             largest[wrapper] = num_out
             print(f"{label}: +{result['peak_growth_mib']:7.0f} MiB, "
                   f"{result['step_s'] * 1000:7.0f} ms/step")
-    print("largest M trained within the budget: " +
+    print("largest M trained (memory budget and --max_row_s): " +
           ", ".join(f"{w} {m}" for w, m in largest.items()) +
           " (espnet with N = M/2 mixtures; with N = 2 it runs only at M = 4)")
 

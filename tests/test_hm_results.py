@@ -96,3 +96,7 @@ def test_seed_means_pair_to_dm_seed_mean_and_show_the_seed_spread(tmp_path):
     assert make_hm_results.seed_of("dm_hm_share02", "dm_hm") is None
     assert make_hm_results.seed_of("dm_seed12", "dm") == 12
     assert "|dm_hm|0 1|6.25 ± " in out.read_text()
+    # a seed-k run is paired to dm's seed k; a variant that is no seed to dm's seed 0
+    assert rows["dm_hm_seed1", "test", "si_snri_diff_dm"].mean == pytest.approx(0.75)
+    assert rows["dm_hm_share02", "test", "si_snri_diff_dm"].mean == pytest.approx(-5.0)
+    assert ("dm_seed1", "test", "si_snri_diff_dm") not in rows

@@ -17,7 +17,8 @@ and each extra seed's paired difference to seed 0 (how far seeds alone move a fa
 
 ``summary.tsv``: metric ``si_snri`` (per_utt.tsv's ``si_sdri``: for one channel and
 scale-invariant scoring SI-SNR and SI-SDR are the same quantity), ``si_snri_diff_dm``
-(paired difference to dm, or to dm's seed mean for a ``_<n>seeds`` model),
+(paired difference to dm's run of the same seed, dm's seed 0 when it has none, or
+dm's seed mean for a ``_<n>seeds`` model over the same seeds),
 ``si_snri_diff_seed0`` (a ``_seed<k>`` run minus its family's seed 0), on subsets
 ``test`` and ``test_hard25``; the analysis rows of ``analysis.tsv`` (family ``analysis``).
 """
@@ -105,6 +106,19 @@ def aligned(models: dict[str, tuple[str, list[str], np.ndarray]], tag: str,
     return y[[index[u] for u in utts]]
 
 
+def paired_baseline(models: dict[str, tuple[str, list[str], np.ndarray]], tag: str,
+                    base: str | None) -> str | None:
+    """The dm run ``tag`` is paired to: dm's run of the same seed when there is one (a
+    seed-k run of another family against dm_seed<k>), else dm's seed 0; None for dm's own
+    runs and when there is no dm run."""
+    family = models[tag][0]
+    if base is None or family == BASELINE:
+        return None
+    seed = seed_of(tag, family)
+    same_seed = BASELINE if not seed else f"{BASELINE}_seed{seed}"
+    return same_seed if same_seed in models and models[same_seed][0] == BASELINE else base
+
+
 def seed_table(models: dict[str, tuple[str, list[str], np.ndarray]],
                masks: dict[str, np.ndarray], utts: list[str]
                ) -> tuple[list[str], list[ResultRow]]:
@@ -121,6 +135,7 @@ def seed_table(models: dict[str, tuple[str, list[str], np.ndarray]],
     means = {f: np.mean([aligned(models, t, utts) for t in runs.values()], axis=0)
              for f, runs in seeds.items()}
     base = means.get(BASELINE)
+    base_seeds = sorted(seeds.get(BASELINE, {}))
     header = ["family", "seeds"] + [f"{s}: mean over seeds" for s in masks] + \
         [f"{s}: - dm (paired)" for s in masks] + [f"{s}: seed k - seed 0" for s in masks]
     lines = ["|" + "|".join(header) + "|", "|---" * len(header) + "|"]
@@ -134,8 +149,8 @@ def seed_table(models: dict[str, tuple[str, list[str], np.ndarray]],
             y = means[family][mask]
             rows.append(row_from_values(model, family, subset, METRIC, y))
             score_cells.append(_cell(y))
-            if base is None or family == BASELINE:
-                diff_cells.append("-")
+            if base is None or family == BASELINE or sorted(runs) != base_seeds:
+                diff_cells.append("-")  # a mean over other seeds than dm's is not paired
             else:
                 rows.append(row_from_values(model, family, subset, f"{METRIC}_diff_dm",
                                             y - base[mask]))
@@ -161,8 +176,8 @@ def build(expdir: Path) -> tuple[str, list[ResultRow]]:
     tags = sorted(models, key=lambda t: (rank.get(models[t][0], len(ORDER)), t))
     base = next((t for t in tags if models[t][0] == BASELINE), None)
     rows: list[ResultRow] = []
-    header = ["model", "family", "checkpoint", "test", HARD_SUBSET, "test: - dm (paired)",
-              f"{HARD_SUBSET}: - dm (paired)"]
+    header = ["model", "family", "checkpoint", "test", HARD_SUBSET,
+              "test: - dm (paired, same seed)", f"{HARD_SUBSET}: - dm (paired, same seed)"]
     lines = ["|" + "|".join(header) + "|", "|---" * len(header) + "|"]
     for tag in tags:
         family, utts, y = models[tag]
@@ -176,10 +191,11 @@ def build(expdir: Path) -> tuple[str, list[ResultRow]]:
                 continue
             rows.append(row_from_values(tag, family, subset, METRIC, y[mask]))
             scores.append(_cell(y[mask]))
-            if base is None or tag == base:
+            pair = paired_baseline(models, tag, base)
+            if pair is None:
                 diffs.append("-")
                 continue
-            diff = y[mask] - aligned(models, base, list(np.array(utts)[mask]))
+            diff = y[mask] - aligned(models, pair, list(np.array(utts)[mask]))
             rows.append(row_from_values(tag, family, subset, f"{METRIC}_diff_dm", diff))
             diffs.append(_cell(diff))
         cells = [tag, family, checkpoint_of(expdir / f"enh_{tag}", family)] + scores + diffs
@@ -191,8 +207,10 @@ def build(expdir: Path) -> tuple[str, list[ResultRow]]:
     seed_lines, seed_rows = seed_table(models, subsets, utts)
     rows += seed_rows
     if seed_lines:
-        lines += ["", "Mean over training seeds (per mixture, then over mixtures); the last "
-                  "columns show how far another seed alone moves the same family:", ""]
+        lines += ["", "Mean over training seeds (per mixture, then over mixtures), paired "
+                  "to dm's mean over the same seeds; ± is the standard error over mixtures "
+                  "only (it leaves out the seed-to-seed variance, which the last columns "
+                  "show: another seed of the same family, paired per mixture):", ""]
         lines += seed_lines
     analysis = expdir / "hardness" / "analysis.tsv"
     if analysis.is_file():

@@ -51,10 +51,17 @@ def resemblyzer_embedding(audio: np.ndarray, fs: int) -> np.ndarray:
         (256,) unit-norm embedding (float64).
     """
     from resemblyzer import preprocess_wav
+    from resemblyzer.audio import normalize_volume
+    from resemblyzer.hparams import audio_norm_target_dBFS
 
-    wav = preprocess_wav(np.asarray(audio, dtype=np.float32), source_sr=fs)
-    if not wav.size:  # the VAD removed everything: embed the level-normalised original
+    audio = np.asarray(audio, dtype=np.float32)
+    wav = preprocess_wav(audio, source_sr=fs)
+    if not wav.size:  # the VAD removed everything: the same steps without the trimming
         logger.warning("resemblyzer VAD kept no sample of a %.2f s utterance; embedding "
                        "it untrimmed", len(audio) / fs)
-        wav = np.asarray(audio, dtype=np.float32)
+        if fs != ENCODER_FS:
+            import librosa
+
+            audio = librosa.resample(audio, orig_sr=fs, target_sr=ENCODER_FS)
+        wav = normalize_volume(audio, audio_norm_target_dBFS, increase_only=True)
     return np.asarray(_encoder().embed_utterance(wav), dtype=np.float64)

@@ -57,6 +57,13 @@ while [ $# -gt 0 ]; do
     shift 2
 done
 [ "$stage" -le "$stop_stage" ] || die "--stage $stage is beyond --stop-stage $stop_stage"
+# seeds name the runs (enh_<family>_seed<k>): distinct integers without leading zeros
+# (seed 0 is enh_<family>; stage 7 reads enh_dm, so its first run needs 0 among them)
+[ "$(printf '%s\n' $seeds | sort -u | wc -l)" -eq "$(printf '%s\n' $seeds | wc -l)" ] \
+    || die "--seeds '$seeds': a seed is repeated"
+for seed in $seeds; do
+    [[ $seed =~ ^(0|[1-9][0-9]*)$ ]] || die "--seeds '$seeds': '$seed' is not a seed number"
+done
 
 defaults=(--fs 8k --corpus_opts "--num_speakers 300"
           --local_data_opts "--n_dev 200 --n_test 1000"

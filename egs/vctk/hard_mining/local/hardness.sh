@@ -41,6 +41,7 @@ if is_done "$out/params" "params_$embedding"; then
     log "stage 7: $out/params already computed ($embedding), skipped"
 else
     log "stage 7: speaker parameters ($embedding embedding) of $corpus -> $out/params"
+    rm -f "$out/params"/.done.params*  # another embedding's marker must not survive
     ${python} -m sepplug.data.speaker_params --corpus_dir "$corpus" --out_dir "$out/params" \
         --max_utts "$max_utts" --heldout "$heldout" "${embed_opts[@]}" \
         || die "stage 7: speaker_params failed"
