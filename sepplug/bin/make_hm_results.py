@@ -218,6 +218,11 @@ def build(expdir: Path) -> tuple[str, list[ResultRow]]:
     return "\n".join(lines), rows
 
 
+def _signed(value: float, digits: int) -> str:
+    """``+ 0.05`` / ``- 5.01``: a term of a fitted formula."""
+    return f"{'-' if value < 0 else '+'} {abs(value):.{digits}f}"
+
+
 def analysis_text(expdir: Path) -> str:
     path = expdir / "hardness" / "analysis.json"
     if not path.is_file():
@@ -226,7 +231,8 @@ def analysis_text(expdir: Path) -> str:
     coef = report["predictor"]["coef"]
     lines = [
         f"Hardness predictor fitted on {report['predictor']['n']} dev mixtures (dm model): "
-        f"SI-SNRi ≈ {coef[0]:.2f} + {coef[1]:.4f} |ΔF0| (Hz) + {coef[2]:.2f} cos_dist.", "",
+        f"SI-SNRi ≈ {coef[0]:.2f} {_signed(coef[1], 4)} |ΔF0| (Hz) "
+        f"{_signed(coef[2], 2)} cos_dist.", "",
         "|feature|set|n|Pearson r|p|", "|---|---|---|---|---|"]
     sets = {"eval": "test", "eval_pairs": "test, per speaker pair", "fit": "dev (in-sample)"}
     for where, subset in sets.items():
