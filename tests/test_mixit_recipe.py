@@ -333,6 +333,11 @@ def test_scorer_cli_and_results_table(toy_data, tmp_path):
     (model / "family").write_text("mixit_sparse\n")
     assert make_mixit_results.main(["--expdir", str(exp), "--out", str(results)]) == 0
     assert results.read_text().count("|mixit_sparse|") == 1
+    notes = tmp_path / "notes.md"
+    notes.write_text("## What was run\n\nprobes\n")
+    assert make_mixit_results.main(["--expdir", str(exp), "--out", str(results),
+                                    "--notes", str(notes)]) == 0
+    assert results.read_text().endswith("## What was run\n\nprobes\n")
     rows = {r.metric: r for r in read_summary(exp / "results" / "summary.tsv")}
     assert sorted(rows) == sorted(make_mixit_results.SUMMARY_METRICS)
     assert {(r.model, r.family, r.subset) for r in rows.values()} == {

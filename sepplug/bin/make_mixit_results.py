@@ -137,10 +137,14 @@ def table(rows: list[dict]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = results_tool_parser(__doc__, "VCTK MixIT (unsupervised)").parse_args(argv)
+    parser = results_tool_parser(__doc__, "VCTK MixIT (unsupervised)")
+    parser.add_argument("--notes", type=Path, default=None,
+                        help="Markdown appended after the tables (what was run, reading)")
+    args = parser.parse_args(argv)
     try:
         rows = collect(args.expdir)
-    except ValueError as exc:
+        notes = args.notes.read_text(encoding="utf-8").strip() if args.notes else ""
+    except (ValueError, OSError) as exc:
         print(f"make_mixit_results: error: {exc}", file=sys.stderr)
         return 1
     if not rows:
@@ -156,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         NOTES,
         "The same numbers as data: `results/summary.tsv` (metrics msi, msi_all_pairs, 1s, "
         "os_rate_1s, os_rate_ms, us_rate_ms; n = pairs or examples averaged; standard errors).",
-    ]) + "\n"
+    ] + ([notes] if notes else [])) + "\n"
     write_summary(summary_path(args), summary_rows(rows))
     atomic_write_text(args.out, text)
     print(text)

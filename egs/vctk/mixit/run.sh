@@ -6,12 +6,15 @@
 #
 #   ./run.sh                                      # all four models, stages 1-6
 #   ./run.sh --stage 6 --stop-stage 6             # re-score
+#   python -m sepplug.bin.make_mixit_results --expdir exp --out exp/RESULTS.md \
+#       --notes local/results_notes.md             # the committed RESULTS.md (with the notes)
 #   ./run.sh --enh_configs "conf/tuning/train_enh_mixit_sparse_m8_cpu.yaml"
 #   ./run.sh --enh_config conf/tuning/train_enh_mixit_sparse_m8.yaml --enh_tag sparse_m8 --ngpu 1
 #
 # The stages are the shared enh.sh (egs/TEMPLATE/enh1/enh.sh; see its header); other options
 # go to it, later options win.
 set -euo pipefail
+{  # read whole before it runs: editing run.sh during a run is safe
 cd "$(dirname "$0")"
 
 enh_configs="conf/tuning/train_enh_mixit_m4_cpu.yaml conf/tuning/train_enh_mixit_sparse_m4_cpu.yaml
@@ -52,3 +55,5 @@ for config in $enh_configs; do
     ./enh.sh "${defaults[@]}" --enh_config "$config" --enh_tag "$(basename "$config" .yaml)" \
         --family "$(family_of "$config")" "${passed[@]}"
 done
+exit 0
+}
