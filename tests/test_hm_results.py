@@ -14,28 +14,40 @@ UTTS = ["m1", "m2", "m3", "m4"]
 SCORES = {"dm": [4.0, 6.0, 1.0, 9.0], "dm_hm": [5.0, 6.5, 3.0, 8.5]}
 
 
-def write_exp(exp, hard=("m3",)):
-    for tag, values in SCORES.items():
+def write_scores(exp, runs):
+    """``runs``: tag -> (family, per-mixture SI-SDRi in UTTS order); dm_hm's file lists
+    the mixtures in reverse (any mixture order must do)."""
+    for tag, (family, values) in runs.items():
         scoring = exp / f"enh_{tag}" / "enhanced_test" / "scoring"
         scoring.mkdir(parents=True)
-        order = list(zip(UTTS, values, strict=True))[::-1] if tag == "dm_hm" else \
-            list(zip(UTTS, values, strict=True))  # any mixture order
+        order = list(zip(UTTS, values, strict=True))
+        if tag == "dm_hm":
+            order.reverse()
         (scoring / "per_utt.tsv").write_text(
             "utt\tsi_sdri\tsdri\n" + "".join(f"{u}\t{v}\t{v}\n" for u, v in order))
-        (exp / f"enh_{tag}" / "family").write_text(f"{tag}\n")
+        (exp / f"enh_{tag}" / "family").write_text(f"{family}\n")
+
+
+def write_exp(exp, hard=("m3",)):
+    write_scores(exp, {tag: (tag, values) for tag, values in SCORES.items()})
     (exp / "hardness").mkdir()
     (exp / "hardness" / "test_hard.list").write_text("".join(f"{u}\n" for u in hard))
     write_summary(exp / "hardness" / "analysis.tsv",
                   [ResultRow("dm", "analysis", "test", "pearson_r_f0", 4, 0.42, math.nan)])
 
 
+def make_results(exp):
+    """Run make_hm_results on ``exp``: (RESULTS.md path, {(model, subset, metric): row})."""
+    out = exp / "RESULTS.md"
+    assert make_hm_results.main(["--expdir", str(exp), "--out", str(out)]) == 0
+    summary = read_summary(exp / "results" / "summary.tsv")
+    return out, {(r.model, r.subset, r.metric): r for r in summary}
+
+
 def test_rows_and_paired_differences(tmp_path):
     exp = tmp_path / "exp"
     write_exp(exp, hard=("m3", "m1"))
-    out = exp / "RESULTS.md"
-    assert make_hm_results.main(["--expdir", str(exp), "--out", str(out)]) == 0
-    rows = {(r.model, r.subset, r.metric): r for r in read_summary(exp / "results" /
-                                                                    "summary.tsv")}
+    out, rows = make_results(exp)
     assert rows["dm", "test", "si_snri"].mean == pytest.approx(5.0)
     assert rows["dm", "test_hard25", "si_snri"].mean == pytest.approx(2.5)
     assert rows["dm", "test_hard25", "si_snri"].n == 2
@@ -76,17 +88,8 @@ def test_seed_means_pair_to_dm_seed_mean_and_show_the_seed_spread(tmp_path):
             "dm_hm": ("dm_hm", [5.0, 6.5, 3.0, 8.5]),
             "dm_hm_seed1": ("dm_hm", [7.0, 6.5, 5.0, 8.5]),
             "dm_hm_share02": ("dm_hm", [0.0, 0.0, 0.0, 0.0])}  # a variant, not a seed
-    for tag, (family, values) in runs.items():
-        scoring = exp / f"enh_{tag}" / "enhanced_test" / "scoring"
-        scoring.mkdir(parents=True)
-        (scoring / "per_utt.tsv").write_text(
-            "utt\tsi_sdri\n" + "".join(f"{u}\t{v}\n" for u, v in zip(UTTS, values,
-                                                                       strict=True)))
-        (exp / f"enh_{tag}" / "family").write_text(f"{family}\n")
-    out = exp / "RESULTS.md"
-    assert make_hm_results.main(["--expdir", str(exp), "--out", str(out)]) == 0
-    rows = {(r.model, r.subset, r.metric): r for r in read_summary(exp / "results" /
-                                                                    "summary.tsv")}
+    write_scores(exp, runs)
+    out, rows = make_results(exp)
     assert rows["dm_2seeds", "test", "si_snri"].mean == pytest.approx(5.5)
     assert rows["dm_hm_2seeds", "test", "si_snri"].mean == pytest.approx(6.25)
     assert rows["dm_hm_2seeds", "test", "si_snri_diff_dm"].mean == pytest.approx(0.75)
