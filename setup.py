@@ -13,6 +13,7 @@ ENTRY_POINTS = {
         "mc_dprnn = sepplug.enh.separator.mc_dprnn:MCDPRNNSeparator",
         "dc_blstm = sepplug.enh.separator.dc_separator:DCBLSTMSeparator",
         "tf_dualpath = sepplug.enh.separator.tf_dualpath:TFDualPathSeparator",
+        "rnn_softmax = sepplug.enh.separator.rnn_softmax:SoftmaxRNNSeparator",
     ],
     "espnet2.enh.encoder": [],
     "espnet2.enh.decoder": [],
@@ -20,6 +21,7 @@ ENTRY_POINTS = {
     "espnet2.enh.loss_wrapper": [
         "wpit = sepplug.enh.loss.wrappers.weighted_pit:WeightedPITSolver",
         "mixit_efficient = sepplug.enh.loss.wrappers.efficient_mixit:EfficientMixITSolver",
+        "pit_hungarian = sepplug.enh.loss.wrappers.hungarian_pit:HungarianPITSolver",
         "output_regularizer = "
         "sepplug.enh.loss.wrappers.output_regularizer:OutputRegularizer",
     ],

@@ -53,6 +53,24 @@ def test_good_utterance_goes_through_the_inner_preprocessor():
     assert CheckedPreprocess(None, {})("u2", silent_mix) is silent_mix
 
 
+def test_declared_padding_may_be_silent(tmp_path):
+    """utt2num_sources beside the ref lists declares speech_ref<k>, k > K, as padding."""
+    for name, counts in (("train_sup", "a 1\nb 2\n"), ("dev_sup", "c 1\n"), ("mom", "d 1 1\n")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "utt2num_sources").write_text(counts)
+    ref_lists = [str(tmp_path / d / f"spk{k}.scp") for d in ("train_sup", "dev_sup", "mom")
+                 for k in (1, 2)]
+    checked = CheckedPreprocess(None, SOURCES, ref_lists=ref_lists)
+    silent2 = _data(speech_ref2=np.zeros(800, np.float32))
+    for uid in ("a", "c"):  # one source declared: ref2 is padding (train and valid dirs)
+        assert checked(uid, silent2) is silent2
+    for uid in ("b", "d", "unknown"):  # two sources, a MoM's counts, or no count: refused
+        with pytest.raises(DataError, match=f"utterance {uid}: speech_ref2 .*all zeros"):
+            checked(uid, silent2)
+    with pytest.raises(DataError, match="utterance a: speech_ref1 .*all zeros"):
+        checked("a", _data(speech_ref1=np.zeros(800, np.float32)))
+
+
 def test_task_wraps_every_preprocessor(tmp_path):
     from sepplug.tasks.enh import SepplugEnhancementTask
 

@@ -157,3 +157,23 @@ def test_a_silent_mixture_is_allowed_but_not_a_silent_reference(good_dir, capsys
              subtype="FLOAT")
     rc, output = run([str(good_dir)], capsys)
     assert rc == 1 and "spk2_mc.scp: key utt_b: is all zeros" in output
+
+
+def test_silent_references_are_padding_only_beyond_utt2num_sources(good_dir, capsys):
+    """A supervised MixIT view pads K < N sources with silence; utt2num_sources declares it."""
+    for name in ("spk2_mc.scp", "spk1_mc.scp", "utt2category", "utt2angle"):
+        (good_dir / name).unlink(missing_ok=True)
+    sf.write(_scp_path(good_dir, "spk2.scp", "utt_b"), np.zeros(SAMPLES), FS, subtype="FLOAT")
+    counts = good_dir / "utt2num_sources"
+    counts.write_text("utt_a 2\nutt_b 2\nutt_c 2\n")
+    rc, output = run([str(good_dir)], capsys)
+    assert rc == 1 and "spk2.scp: key utt_b: is all zeros" in output  # declared present
+    counts.write_text("utt_a 2\nutt_b 1\nutt_c 2\n")
+    rc, output = run([str(good_dir)], capsys)
+    assert rc == 0, output  # declared padding
+    sf.write(_scp_path(good_dir, "spk1.scp", "utt_b"), np.zeros(SAMPLES), FS, subtype="FLOAT")
+    rc, output = run([str(good_dir)], capsys)
+    assert rc == 1 and "spk1.scp: key utt_b: is all zeros" in output  # spk1 is never padding
+    counts.write_text("utt_a 2 1\nutt_b 1 1\nutt_c 2 1\n")  # a MoM's counts declare no padding
+    rc, output = run([str(good_dir)], capsys)
+    assert rc == 1 and "spk2.scp: key utt_b: is all zeros" in output

@@ -45,7 +45,8 @@ def toy_data(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("mixit")
     corpus = write_toy_corpus(root / "corpus", speakers=10, utts=3)
     generate_mixit_data(corpus, root / "data", root / "wav", options=OPTIONS,
-                        num_dev_speakers=3, num_test_speakers=3, **SIZES)
+                        num_dev_speakers=3, num_test_speakers=3, supervised_sets=True,
+                        **SIZES)
     return root
 
 
@@ -94,6 +95,31 @@ def test_test_set_has_balanced_counts_and_exact_sources(toy_data):
         refs = [read(sources[k][key]) for k in range(1, counts[key] + 1)]
         assert np.array_equal(read(path), np.sum(refs, axis=0))
         assert all(np.sqrt(np.mean(r**2)) > 1e-3 for r in refs)
+
+
+def test_supervised_views_hold_the_mom_mixtures_with_their_sources(toy_data):
+    for name, size in (("train", 8), ("dev", 4)):
+        mom_dir, data = toy_data / "data" / name, toy_data / "data" / f"{name}_sup"
+        assert validate(data, expected_fs=FS, expected_channels=1) == []
+        mixtures = read_table(data / "wav.scp")
+        refs = {k: read_table(data / f"spk{k}.scp") for k in (1, 2, 3)}
+        counts = {k: int(v) for k, v in read_table(data / "utt2num_sources").items()}
+        mom_counts = read_table(mom_dir / "utt2num_sources")
+        mom_mixtures = [read_table(mom_dir / f"spk{n}.scp") for n in (1, 2)]
+        assert len(mixtures) == 2 * size
+        assert all(set(refs[k]) == set(mixtures) for k in (1, 2, 3))  # every key, every ref
+        for key, path in mixtures.items():
+            mom_key, n = key.rsplit("_m", 1)
+            assert counts[key] == int(mom_counts[mom_key].split()[int(n) - 1])
+            mix = read(path)
+            sources = [read(refs[k][key]) for k in (1, 2, 3)]
+            assert np.array_equal(mix, np.sum(sources, axis=0))  # exact sum
+            for k, src in enumerate(sources, 1):  # present sources, then silent padding
+                assert (np.abs(src).max() > 0) == (k <= counts[key])
+            # the same mixture as in the MoM example, up to its peak scaling
+            same = read(mom_mixtures[int(n) - 1][mom_key])
+            scale = np.dot(mix, same) / np.dot(same, same)
+            assert np.abs(mix - scale * same).max() < 2e-4
 
 
 def test_generation_is_deterministic_and_rerun_checks_options(toy_data, tmp_path):
@@ -274,13 +300,17 @@ def test_metric_bad_input():
 # ---- scorer CLI and RESULTS.md ---------------------------------------------------------------
 
 
-def write_estimates(test_dir: Path, out: Path, num_out: int, split_single: bool) -> list[Path]:
-    """Oracle outputs: the true sources (a single source split over two outputs if asked)."""
+def write_estimates(test_dir: Path, out: Path, num_out: int, split_single: bool,
+                    leak: float = 0.0) -> list[Path]:
+    """Oracle outputs: the true sources (a single source split over two outputs if asked),
+    plus ``leak`` times the mixture."""
     counts = {k: int(v) for k, v in read_table(test_dir / "utt2num_sources").items()}
     tables: list[dict[str, str]] = [{} for _ in range(num_out)]
     out.mkdir(parents=True)
     for key, count in counts.items():
         refs = [read(read_table(test_dir / f"src{k}.scp")[key]) for k in range(1, count + 1)]
+        mix = np.sum(refs, axis=0)
+        refs = [r + leak * mix for r in refs]
         if count == 1 and split_single:
             refs = [refs[0] * 0.5, refs[0] * 0.5]
         outputs = refs + [np.zeros(T)] * (num_out - len(refs))
@@ -345,6 +375,61 @@ def test_scorer_cli_and_results_table(toy_data, tmp_path):
     assert rows["os_rate_1s"].n == 3 and rows["os_rate_1s"].mean == 1.0
     assert rows["msi"].mean == pytest.approx(summary["msi"], abs=1e-4)
     assert rows["msi"].stderr == pytest.approx(summary["msi_stderr"], abs=1e-4)
+
+
+def test_results_compare_with_the_supervised_model_and_sweep_sparsity(toy_data, tmp_path,
+                                                                       capsys):
+    test_dir = toy_data / "data" / "test"
+    exp = tmp_path / "exp"
+    models = {  # name: (family, sparsity weight, leak, split single sources, separator)
+        "sup": ("supervised", None, 0.0, False, "rnn_softmax"),
+        "plain": ("mixit", None, 0.3, True, "rnn_softmax"),
+        "sparse6": ("mixit_sparse", 6.0, 0.1, False, "rnn_softmax"),
+        "other": ("mixit", None, 0.0, False, "rnn")}  # another backbone: no reference
+    for name, (family, weight, leak, split, separator) in models.items():
+        model = exp / f"enh_{name}"
+        scps = write_estimates(test_dir, model / "enhanced_test", 4, split, leak)
+        assert score_mixit.main(scorer_args(test_dir, scps, model / "enhanced_test" /
+                                            "scoring")) == 0
+        criterions = [{"name": "si_snr", "wrapper": "mixit_efficient", "wrapper_conf": {}}]
+        if weight is not None:
+            criterions.append({"name": "mixit_sparsity", "wrapper": "output_regularizer",
+                               "wrapper_conf": {"weight": weight}})
+        (model / "config.yaml").write_text(yaml.safe_dump(
+            {"separator": separator, "separator_conf": {"num_spk": 4},
+             "criterions": criterions}))
+        (model / "family").write_text(f"{family}\n")
+    results = tmp_path / "RESULTS.md"
+    assert make_mixit_results.main(["--expdir", str(exp), "--out", str(results)]) == 0
+    text = results.read_text()
+    summaries = {n: json.loads((exp / f"enh_{n}/enhanced_test/scoring/summary.json").read_text())
+                 for n in models}
+    pairs = {n: make_mixit_results.read_pair_scores(exp / f"enh_{n}/enhanced_test/scoring")
+             for n in models}
+    assert len(pairs["sup"]) == 6  # the multi-source test mixtures
+    n, mean, _ = make_mixit_results.paired_msi_difference(pairs["plain"], pairs["sup"])
+    by_hand = [np.mean(np.subtract(pairs["plain"][u], pairs["sup"][u])) for u in pairs["sup"]]
+    assert n == 6 and mean == pytest.approx(np.mean(by_hand)) and mean < -5
+    ratio = round(100 * summaries["plain"]["msi"] / summaries["sup"]["msi"])
+    assert (f"|plain|test|4|{summaries['plain']['msi']:.2f}|sup|{summaries['sup']['msi']:.2f}|"
+            f"{ratio} %|{mean:+.2f} ± ") in text
+    against = text.split("## Against the supervised reference")[1].split("##")[0]
+    assert "\n|sup|test" not in against and "\n|other|test|4|" in against
+    sweep = text.split("## Sparsity sweep")[1]
+    assert "|rnn|4|0|other|" in sweep and "|rnn_softmax|4|0|plain|" in sweep
+    sparse_row = sweep.split("|rnn_softmax|4|6|sparse6|")[1].split("\n")[0].split("|")
+    # columns after the model: MSi, paired diff, 1S, OS 1S, OS 1S / weight 0 (0 / 1), ...
+    assert sparse_row[3] == "0.00" and sparse_row[4] == "0.00"
+    assert sparse_row[1].startswith("+")  # less leakage than the weight-0 model
+    # a malformed or missing per-example table is named
+    table = exp / "enh_plain/enhanced_test/scoring/per_example.tsv"
+    table.write_text(table.read_text().replace("\t2\t", "\ttwo\t", 1))
+    capsys.readouterr()
+    assert make_mixit_results.main(["--expdir", str(exp), "--out", str(results)]) == 1
+    assert f"{table}:" in capsys.readouterr().err
+    table.unlink()
+    assert make_mixit_results.main(["--expdir", str(exp), "--out", str(results)]) == 1
+    assert f"{table}: cannot read" in capsys.readouterr().err
 
 
 def test_scorer_bad_input(toy_data, tmp_path, caplog):

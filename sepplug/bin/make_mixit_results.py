@@ -23,6 +23,7 @@ from sepplug.bin.make_results import environment
 from sepplug.utils.atomic import atomic_write_text
 from sepplug.utils.results_table import (
     ResultRow,
+    mean_stderr,
     read_family,
     results_tool_parser,
     summary_path,
@@ -49,20 +50,37 @@ NOTES = """\
 - Test mixtures are single mixtures (not mixtures of mixtures) of test-split speakers."""
 
 
-def model_info(model_dir: Path) -> tuple[str, str]:
-    """``(M, regularisers)`` of a model from its ``config.yaml`` ("?" when unreadable)."""
+def regulariser_weights(config: dict) -> dict[str, float]:
+    """Output regulariser name -> weight in a training config."""
+    return {str(c.get("name")): float((c.get("wrapper_conf") or {}).get("weight", 1.0))
+            for c in config.get("criterions") or [] if c.get("wrapper") == "output_regularizer"}
+
+SUPERVISED_HEAD = """## Against the supervised reference
+
+MSi of each MixIT model as a share of each supervised model's with the same M, and the
+paired difference: per multi-source test mixture, the mean over its true sources (those
+matched to an active output in both models) of the SI-SNRi difference; mean ± standard
+error over the mixtures (n)."""
+
+SPARSITY_HEAD = """## Sparsity sweep
+
+MixIT models without the covariance loss, by sparsity weight (`l1_l2` variant), each against
+the same M without sparsity (weight 0): paired MSi difference as above, and the ratio of the
+single-source over-separation rates (the target: 0.5 or less at a cost of at most 1 dB)."""
+
+
+def model_info(model_dir: Path) -> tuple[str, str, dict[str, float], str]:
+    """``(M, regularisers, {regulariser: weight}, separator)`` of a model from its
+    ``config.yaml`` ("?" and {} when unreadable)."""
     config_path = model_dir / "config.yaml"
     try:
         config = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
-        return "?", "?"
+        return "?", "?", {}, "?"
     num_out = str((config.get("separator_conf") or {}).get("num_spk", "?"))
-    regularisers = [
-        f"{c.get('name')} {(c.get('wrapper_conf') or {}).get('weight', 1.0):g}"
-        for c in config.get("criterions") or []
-        if c.get("wrapper") == "output_regularizer"
-    ]
-    return num_out, ", ".join(regularisers) or "none"
+    weights = regulariser_weights(config)
+    text = ", ".join(f"{name} {weight:g}" for name, weight in weights.items())
+    return num_out, text or "none", weights, str(config.get("separator", "?"))
 
 
 def collect(expdir: Path) -> list[dict]:
@@ -85,8 +103,10 @@ def collect(expdir: Path) -> list[dict]:
         enhanced = path.parent.parent
         summary["model"] = enhanced.parent.name.removeprefix("enh_")
         summary["subset"] = enhanced.name.removeprefix("enhanced_")
-        summary["outputs"], summary["regularisers"] = model_info(enhanced.parent)
+        summary["outputs"], summary["regularisers"], summary["weights"], \
+            summary["separator"] = model_info(enhanced.parent)
         summary["family"] = read_family(enhanced.parent)
+        summary["scoring_dir"] = path.parent
         rows.append(summary)
     return rows
 
@@ -136,6 +156,118 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+# ---- paired comparisons ----------------------------------------------------------------------
+
+
+def read_pair_scores(scoring_dir: Path) -> dict[str, list[float | None]]:
+    """Multi-source examples of ``per_example.tsv``: utt -> SI-SNRi per true source, None
+    where the matched output is inactive (left out of MSi, as in FUSS).
+
+    Raises:
+        ValueError: the file is missing or malformed (names it).
+    """
+    path = scoring_dir / "per_example.tsv"
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read: {exc}") from exc
+    header = lines[0].split("\t") if lines else []
+    if not {"utt", "num_sources", "si_snri", "pit_active"} <= set(header):
+        raise ValueError(f"{path}: not a score_mixit per-example table")
+    col = {name: i for i, name in enumerate(header)}
+    out: dict[str, list[float | None]] = {}
+    for number, line in enumerate(lines[1:], 2):
+        try:
+            cells = line.split("\t")
+            if int(cells[col["num_sources"]]) < 2:
+                continue
+            values = [float(v) for v in cells[col["si_snri"]].split(",")]
+            active = [v == "1" for v in cells[col["pit_active"]].split(",")]
+            pairs = [v if a else None for v, a in zip(values, active, strict=True)]
+        except (IndexError, ValueError) as exc:
+            raise ValueError(f"{path}:{number}: malformed row ({exc})") from exc
+        out[cells[col["utt"]]] = pairs
+    return out
+
+
+def paired_msi_difference(scores: dict[str, list[float | None]],
+                          reference: dict[str, list[float | None]]) -> tuple[int, float, float]:
+    """Per multi-source example, the mean over its sources (active in both models) of the
+    SI-SNRi difference; ``(n examples, mean, standard error)`` over the examples."""
+    diffs = []
+    for utt in sorted(set(scores) & set(reference)):
+        pairs = [a - b for a, b in zip(scores[utt], reference[utt], strict=True)
+                 if a is not None and b is not None]
+        if pairs:
+            diffs.append(sum(pairs) / len(pairs))
+    return mean_stderr(diffs)
+
+
+def _signed(n: int, mean: float, stderr: float) -> str:
+    if n == 0 or math.isnan(mean):
+        return "n/a"
+    return f"{mean:+.2f} ± {stderr:.2f} ({n})" if not math.isnan(stderr) else f"{mean:+.2f} ({n})"
+
+
+def _ratio(value: float | None, reference: float | None) -> str:
+    if value is None or reference is None or reference <= 0:
+        return "n/a"
+    return f"{100 * value / reference:.0f} %"
+
+
+def is_supervised(row: dict) -> bool:
+    return row["family"].startswith("supervised")
+
+
+def supervised_table(rows: list[dict]) -> str:
+    """Each unsupervised model against every supervised model of the same M and test set."""
+    references = [r for r in rows if is_supervised(r)]
+    lines = ["|model|test set|M|MSi (dB)|supervised model|its MSi (dB)|MSi / supervised|"
+             "MSi - supervised, paired (dB, n)|", "|---|---|---|---|---|---|---|---|"]
+    for ref in references:
+        for r in rows:
+            if is_supervised(r) or r["subset"] != ref["subset"] or r["outputs"] != ref["outputs"]:
+                continue
+            diff = paired_msi_difference(read_pair_scores(r["scoring_dir"]),
+                                         read_pair_scores(ref["scoring_dir"]))
+            lines.append(f"|{r['model']}|{r['subset']}|{r['outputs']}|{_num(r['msi'])}|"
+                         f"{ref['model']}|{_num(ref['msi'])}|{_ratio(r['msi'], ref['msi'])}|"
+                         f"{_signed(*diff)}|")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
+def sparsity_table(rows: list[dict]) -> str:
+    """The sparsity sweep: MixIT models with only the sparsity regulariser (or none), per M,
+    by weight, each against the same M without it (paired MSi, OS 1S ratio)."""
+    sweep = [r for r in rows if r["family"] in ("mixit", "mixit_sparse")]
+    lines = ["|separator|M|sparsity weight|model|MSi (dB)|MSi - weight 0, paired (dB, n)|1S (dB)|"
+             "OS 1S|OS 1S / weight 0|OS MS|US MS|active 1S/MS|",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+
+    def order(r: dict) -> tuple:
+        return (r["subset"], r["separator"], int(r["outputs"]) if r["outputs"].isdigit() else 0,
+                r["weights"].get("mixit_sparsity", 0.0))
+
+    for r in sorted(sweep, key=order):
+        base = next((b for b in sweep if b["family"] == "mixit" and b["subset"] == r["subset"]
+                     and b["outputs"] == r["outputs"] and b["separator"] == r["separator"]),
+                    None)
+        diff, ratio = "n/a", "n/a"
+        if base is not None and base is not r:
+            diff = _signed(*paired_msi_difference(read_pair_scores(r["scoring_dir"]),
+                                                  read_pair_scores(base["scoring_dir"])))
+            ratio = (f"{r['over_separation_single'] / base['over_separation_single']:.2f}"
+                     if base["over_separation_single"] else "n/a")
+        lines.append(
+            f"|{r['separator']}|{r['outputs']}|{r['weights'].get('mixit_sparsity', 0.0):g}|"
+            f"{r['model']}|"
+            f"{_num(r['msi'])}|{diff}|{_num(r['one_source_si_snr'])}|"
+            f"{_num(r['over_separation_single'])}|{ratio}|{_num(r['over_separation_multi'])}|"
+            f"{_num(r['under_separation_multi'])}|"
+            f"{_num(r['mean_active_single'])}/{_num(r['mean_active_multi'])}|")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = results_tool_parser(__doc__, "VCTK MixIT (unsupervised)")
     parser.add_argument("--notes", type=Path, default=None,
@@ -144,6 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         rows = collect(args.expdir)
         notes = args.notes.read_text(encoding="utf-8").strip() if args.notes else ""
+        against_supervised = supervised_table(rows)
+        sweep = sparsity_table(rows)
     except (ValueError, OSError) as exc:
         print(f"make_mixit_results: error: {exc}", file=sys.stderr)
         return 1
@@ -160,7 +294,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         NOTES,
         "The same numbers as data: `results/summary.tsv` (metrics msi, msi_all_pairs, 1s, "
         "os_rate_1s, os_rate_ms, us_rate_ms; n = pairs or examples averaged; standard errors).",
-    ] + ([notes] if notes else [])) + "\n"
+    ] + ([SUPERVISED_HEAD, against_supervised] if against_supervised else [])
+      + ([SPARSITY_HEAD, sweep] if sweep else [])
+      + ([notes] if notes else [])) + "\n"
     write_summary(summary_path(args), summary_rows(rows))
     atomic_write_text(args.out, text)
     print(text)

@@ -19,6 +19,17 @@ Reads a VCTK-layout corpus (real VCTK or the embedded espeak-ng corpus, see
       src<k>.scp        <utt> the k-th source, listed only for utts with K >= k
       utt2num_sources   <utt> K
 
+* ``train_sup`` / ``dev_sup`` (with ``--supervised_sets``, the default): the two mixtures
+  of every train / dev MoM as single examples ``<mom key>_m1``, ``_m2`` with their true
+  sources, for the supervised reference model (same mixtures, same speakers). ESPnet
+  needs every reference of every example, so a mixture of K < ``--max_sources`` sources
+  points its ``spk<k>.scp`` (k > K) at one silent file (``silence.wav``), which the
+  ``pit_hungarian`` loss wrapper treats as absent::
+
+      wav.scp           <utt> the mixture
+      spk<k>.scp        <utt> the k-th source (k = 1..max_sources), silent for k > K
+      utt2num_sources   <utt> K
+
 Every dir also has ``utt2spk``/``spk2utt`` (each example its own speaker, as ESPnet enh
 recipes do), ``meta.jsonl`` (speakers, utterances, crops, gains, scale per example) and
 ``fs``. Audio goes under ``<wav_dir>/<set>/{mom,mix1,mix2}`` or ``{mix,src1,src2,...}``.
@@ -72,6 +83,7 @@ PEAK_RANGE = (0.3, 0.9)
 WAV_MARKER = ".sepplug_wav"  # marks a wav dir as ours (safe to replace)
 MIN_SEGMENT_RMS = 1e-5  # a crop quieter than this (-100 dB) would be a silent reference
 NUM_MIXTURES = 2  # mixtures per MoM example (ESPnet's MixIT convention: speech_ref1, 2)
+SILENCE_NAME = "silence.wav"  # supervised views: the reference of an absent source
 
 
 @dataclass(frozen=True)
@@ -116,12 +128,19 @@ class SetSpec:
     split: str
     size: int
     mom: bool
+    #: a supervised view: the single mixtures of this MoM set, with their sources
+    view_of: str | None = None
 
 
-def set_specs(n_train: int, n_dev: int, n_test: int) -> list[SetSpec]:
-    """train/dev (MoM) and test (single mixtures); sets of size 0 are left out."""
+def set_specs(n_train: int, n_dev: int, n_test: int,
+              supervised_sets: bool = False) -> list[SetSpec]:
+    """train/dev (MoM), test (single mixtures) and the supervised views train_sup/dev_sup
+    (two single mixtures per MoM); sets of size 0 are left out."""
     specs = [SetSpec("train", "train", n_train, True), SetSpec("dev", "dev", n_dev, True),
              SetSpec("test", "test", n_test, False)]
+    if supervised_sets:
+        specs += [SetSpec("train_sup", "train", NUM_MIXTURES * n_train, False, "train"),
+                  SetSpec("dev_sup", "dev", NUM_MIXTURES * n_dev, False, "dev")]
     for spec in specs:
         if spec.size < 0:
             raise DataError(f"size of set {spec.name} must be >= 0, got {spec.size}")
@@ -223,6 +242,19 @@ def plan_set(spec: SetSpec, pool: dict[str, list[vctk.Utterance]],
         )
     counts = source_counts(spec, options)
     return [plan_example(spec, i, counts[i], pool, options) for i in range(spec.size)]
+
+
+def supervised_view(spec: SetSpec, mom_plan: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The single mixtures of a MoM set's plan as examples of ``spec`` (``<key>_m<n>``)."""
+    records = []
+    for mom in mom_plan:
+        for n, sources in enumerate(mom["mixtures"], 1):
+            records.append({
+                "key": f"{mom['key']}_m{n}", "set": spec.name, "index": len(records),
+                "mom": False, "num_sources": [len(sources)], "mixtures": [sources],
+                "peak": mom["peak"], "view_of": mom["key"],
+            })
+    return records
 
 
 # ---- rendering -------------------------------------------------------------------------------
@@ -340,6 +372,7 @@ def generate_mixit_data(
     options: MixitOptions | None = None,
     num_dev_speakers: int | None = None,
     num_test_speakers: int | None = None,
+    supervised_sets: bool = False,
 ) -> Path:
     """Write the MixIT sets (see the module doc); a no-op for sets already done.
 
@@ -349,6 +382,7 @@ def generate_mixit_data(
         wav_dir: audio goes to ``wav_dir/<set>`` (default: ``wav`` beside ``out_dir``).
         options: sample rate, segment, source counts, gains, seed, sample format.
         num_dev_speakers, num_test_speakers: sizes of splits drawn when the corpus has none.
+        supervised_sets: also write ``train_sup`` / ``dev_sup`` (see the module doc).
 
     Returns:
         ``out_dir``.
@@ -361,7 +395,7 @@ def generate_mixit_data(
     out_dir = Path(out_dir).absolute()
     wav_dir = Path(wav_dir).absolute() if wav_dir else out_dir.parent / "wav"
     corpus_dir = Path(corpus_dir).absolute()
-    sets = set_specs(n_train, n_dev, n_test)
+    sets = set_specs(n_train, n_dev, n_test, supervised_sets)
     common = {"kind": "sepplug-mixit", "corpus_dir": str(corpus_dir), "wav_dir": str(wav_dir),
               **asdict(options), "num_dev_speakers": num_dev_speakers,
               "num_test_speakers": num_test_speakers}
@@ -375,8 +409,17 @@ def generate_mixit_data(
     corpus = vctk.scan_corpus(corpus_dir, options.mic)
     splits = speaker_splits(corpus_dir, corpus, options.seed, num_dev_speakers,
                             num_test_speakers)
-    plans = {spec.name: plan_set(spec, {s: corpus[s] for s in splits[spec.split]}, options)
-             for spec in todo}
+    mom_specs = {s.name: s for s in sets if s.mom}
+    plans = {}
+    for spec in todo:
+        if spec.view_of is None:
+            plans[spec.name] = plan_set(spec, {s: corpus[s] for s in splits[spec.split]},
+                                        options)
+        else:  # the same mixtures as its MoM set (planning is deterministic and cheap)
+            source = mom_specs[spec.view_of]
+            mom_plan = plans.get(source.name) or plan_set(
+                source, {s: corpus[s] for s in splits[source.split]}, options)
+            plans[spec.name] = supervised_view(spec, mom_plan)
     start = time.perf_counter()
     cache = AudioCache(options.fs)
     for spec in todo:
@@ -421,13 +464,16 @@ def _write_set(
         for kind in kinds:
             (tmp_wav / kind).mkdir()
         scps: dict[str, dict[str, str]] = {kind: {} for kind in kinds}
+        if spec.view_of is not None:  # the stand-in reference of absent sources
+            _write_wav(tmp_wav / SILENCE_NAME, np.zeros(options.num_samples), options.fs,
+                       options.dtype)
         for record in tqdm(plan, desc=f"mixit {spec.name}", unit="ex", mininterval=2,
                            disable=None):
             for kind, audio in render_example(record, cache, options).items():
                 _write_wav(tmp_wav / kind / f"{record['key']}.wav", audio, options.fs,
                            options.dtype)
                 scps[kind][record["key"]] = str(final_wav / kind / f"{record['key']}.wav")
-        _write_tables(tmp_data, spec, plan, scps, options)
+        _write_tables(tmp_data, spec, plan, scps, options, str(final_wav / SILENCE_NAME))
         write_marker(tmp_data / DONE_NAME, config)
         move_into_place(tmp_wav, final_wav)
         move_into_place(tmp_data, out_dir / spec.name)
@@ -437,10 +483,15 @@ def _write_set(
 
 
 def _write_tables(data_dir: Path, spec: SetSpec, plan: list[dict[str, Any]],
-                  scps: dict[str, dict[str, str]], options: MixitOptions) -> None:
+                  scps: dict[str, dict[str, str]], options: MixitOptions,
+                  silence: str) -> None:
     keys = [r["key"] for r in plan]
     if spec.mom:
         files = {"wav.scp": scps["mom"], "spk1.scp": scps["mix1"], "spk2.scp": scps["mix2"]}
+    elif spec.view_of is not None:  # ESPnet refs: every key in every spk<k>.scp
+        files = {"wav.scp": scps["mix"]}
+        files.update({f"spk{k}.scp": {key: scps[f"src{k}"].get(key, silence) for key in keys}
+                      for k in range(1, options.max_sources + 1)})
     else:
         files = {"wav.scp": scps["mix"]}
         files.update({f"src{k}.scp": scps[f"src{k}"]
@@ -481,7 +532,18 @@ def get_parser() -> argparse.ArgumentParser:
                         help="source levels spread over ±max_gain_db/2 dB")
     parser.add_argument("--dtype", choices=["pcm16", "float32"], default="pcm16",
                         help="wav sample format (pcm16: exact sums; float32: to 1 ulp)")
+    parser.add_argument("--supervised_sets", type=_yes_no, default=True,
+                        help="also write train_sup/dev_sup: the MoMs' mixtures with their "
+                        "sources (for the supervised reference model)")
     return parser
+
+
+def _yes_no(value: str) -> bool:
+    if value.lower() in ("true", "yes", "1"):
+        return True
+    if value.lower() in ("false", "no", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got '{value}'")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -492,7 +554,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                            seed=args.seed, dtype=args.dtype, mic=args.mic)
     return run_or_report(lambda: generate_mixit_data(
         args.corpus_dir, args.out_dir, args.wav_dir, args.n_train, args.n_dev, args.n_test,
-        options, args.num_dev_speakers, args.num_test_speakers,
+        options, args.num_dev_speakers, args.num_test_speakers, args.supervised_sets,
     ), logger)
 
 

@@ -127,9 +127,23 @@ def check_meta(path: Path, reference: dict[str, str], report: Report) -> None:
         report.error(path, "keys differ from wav.scp's (missing, extra or duplicate records)")
 
 
+def padded_references(tables: dict[str, dict[str, str]]) -> dict[str, int]:
+    """Keys whose ``spk<k>.scp`` for ``k > K`` are padding (silent on purpose): ``utt2num_sources``
+    holding one count ``K`` per example (a MoM set's two counts declare no padding)."""
+    counts = {}
+    for key, value in tables.get("utt2num_sources", {}).items():
+        if value.strip().isdigit():
+            counts[key] = int(value)
+    return counts
+
+
 def check_audio(data_dir: Path, scps: dict[str, dict[str, str]], expected_fs: int | None,
-                expected_channels: int | None, report: Report) -> tuple[set[int], set[int]]:
-    """Open every audio file; return (sample rates seen, mixture channel counts seen)."""
+                expected_channels: int | None, report: Report,
+                num_sources: dict[str, int] | None = None) -> tuple[set[int], set[int]]:
+    """Open every audio file; return (sample rates seen, mixture channel counts seen).
+
+    A reference ``spk<k>.scp`` may be silent only where ``num_sources[key] < k``."""
+    num_sources = num_sources or {}
     rates: set[int] = set()
     mix_channels: set[int] = set()
     mixture_info: dict[str, Any] = {}  # key -> soundfile info
@@ -149,7 +163,9 @@ def check_audio(data_dir: Path, scps: dict[str, dict[str, str]], expected_fs: in
                 report.error(where, f"key {key}: zero-length audio: {value}")
             else:
                 is_reference = name.startswith("spk")
-                problem = file_problem(value, silent_ok=not is_reference)
+                index = re.fullmatch(r"spk(\d+)\.scp", name)
+                padding = bool(index) and num_sources.get(key, 1 << 30) < int(index.group(1))
+                problem = file_problem(value, silent_ok=not is_reference or padding)
                 if problem:
                     report.error(where, f"key {key}: {problem}: {value}")
             rates.add(info.samplerate)
@@ -213,7 +229,7 @@ def validate(data_dir: Path, expected_fs: int | None = None, expected_channels: 
     if check_audio_files:
         scps = {n: t for n, t in tables.items() if n.endswith(".scp")}
         rates, channels = check_audio(data_dir, scps, expected_fs or fs_file, expected_channels,
-                                      report)
+                                      report, padded_references(tables))
         if len(rates) > 1:
             report.error(data_dir, f"audio files have different sample rates: {sorted(rates)}")
         if len(channels) > 1:

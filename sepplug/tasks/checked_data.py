@@ -9,7 +9,9 @@ its file list and the problem.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 
 import numpy as np
 
@@ -20,6 +22,23 @@ from sepplug.data.errors import DataError
 REFERENCE_PREFIXES = ("speech_ref",)
 # Data names holding audio: checked for NaN/Inf.
 AUDIO_PREFIXES = ("speech_mix", "speech_ref", "noise_ref", "dereverb_ref")
+_REF_INDEX = re.compile(r"speech_ref(\d+)$")
+
+
+def declared_source_counts(ref_lists: Iterable[str]) -> dict[str, int]:
+    """``utt2num_sources`` beside the reference lists (one count K per utterance): their
+    ``speech_ref<k>`` with ``k > K`` is declared padding and may be silent (the supervised
+    views of :mod:`sepplug.data.mixit_data`). A MoM set's two counts declare nothing."""
+    counts: dict[str, int] = {}
+    for data_dir in sorted({Path(path).parent for path in ref_lists}):
+        table = data_dir / "utt2num_sources"
+        if not table.is_file():
+            continue
+        for line in table.read_text(encoding="utf-8").splitlines():
+            fields = line.split()
+            if len(fields) == 2 and fields[1].isdigit():
+                counts[fields[0]] = int(fields[1])
+    return counts
 
 
 class CheckedPreprocess:
@@ -31,19 +50,28 @@ class CheckedPreprocess:
         needs: apply ``inner`` only to examples holding this data name, pass the others
             unchanged (a dynamic-mixing preprocessor outside training: see
             :class:`~sepplug.tasks.enh.SepplugEnhancementTask`).
+        ref_lists: every reference file list the process may read (train and valid: ESPnet's
+            stats pass reads both with one preprocessor), for :func:`declared_source_counts`.
     """
 
     def __init__(self, inner: Callable | None, sources: Mapping[str, str],
-                 needs: str | None = None) -> None:
+                 needs: str | None = None, ref_lists: Iterable[str] = ()) -> None:
         self.inner = inner
         self.sources = dict(sources)
         self.needs = needs
+        self.num_sources = declared_source_counts(ref_lists)
+
+    def _silent_ok(self, uid: str, name: str) -> bool:
+        if not name.startswith(REFERENCE_PREFIXES):
+            return True
+        index = _REF_INDEX.match(name)
+        return bool(index) and self.num_sources.get(uid, 1 << 30) < int(index.group(1))
 
     def __call__(self, uid: str, data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         for name, value in data.items():
             if not name.startswith(AUDIO_PREFIXES) or not isinstance(value, np.ndarray):
                 continue
-            problem = signal_problem(value, silent_ok=not name.startswith(REFERENCE_PREFIXES))
+            problem = signal_problem(value, silent_ok=self._silent_ok(uid, name))
             if problem:
                 where = self.sources.get(name, "?")
                 raise DataError(

@@ -55,4 +55,9 @@ class SepplugEnhancementTask(EnhancementTask):
         needs = None
         if not train and isinstance(inner, DynamicMixingPreprocessor):
             needs = inner.mixture_source_name
-        return CheckedPreprocess(inner, {name: path for path, name, *_ in data_files}, needs)
+        ref_lists = [path for mode in ("train", "valid")
+                     for path, name, *_ in getattr(args, f"{mode}_data_path_and_name_and_type",
+                                                   None) or []
+                     if name.startswith("speech_ref")]
+        return CheckedPreprocess(inner, {name: path for path, name, *_ in data_files}, needs,
+                                 ref_lists)

@@ -305,8 +305,10 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
             || { tail -n 3 "$out/scoring.log" >&2; die "stage 6: scoring failed: see $out/scoring.log"; }
         mv "$out/scoring.tmp" "$out/scoring" && done_mark "$out" score
     done
-    ${python} -m "$results_tool" --expdir "$expdir" --title "$results_title" \
-        --out "$expdir/RESULTS.md" >/dev/null || die "stage 6: $results_tool failed"
+    # one writer at a time (models scored side by side): the last one sees every finished model
+    flock "$expdir/.results.lock" ${python} -m "$results_tool" --expdir "$expdir" \
+        --title "$results_title" --out "$expdir/RESULTS.md" >/dev/null \
+        || die "stage 6: $results_tool failed"
     log "stage 6: $expdir/RESULTS.md, $expdir/results/summary.tsv"
 fi
 log "finished stages $stage-$stop_stage ($enh_exp)"
