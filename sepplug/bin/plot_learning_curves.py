@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     fig, axes = plt.subplots(1, len(stats), figsize=(5 * len(stats), 3.6), squeeze=False)
     rows = ["exp\tstat\tepoch\tvalue"]
     for ax, stat in zip(axes[0], stats, strict=True):
-        for exp in args.exp:
+        for index, exp in enumerate(args.exp):
             curve = read_curves(exp).get(stat)
             if not curve:
                 print(f"plot_learning_curves: error: no '{stat}' in {exp}/train.log*",
@@ -69,7 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 plt.close(fig)
                 return 1
             epochs = sorted(curve)
-            ax.plot(epochs, [curve[e] for e in epochs], marker=".", label=exp.name)
+            # matplotlib's default cycle repeats after 10 colours: change the line style then
+            ax.plot(epochs, [curve[e] for e in epochs], marker=".", label=exp.name,
+                    color=f"C{index % 10}", linestyle=("-", "--", ":")[index // 10 % 3])
             rows += [f"{exp.name}\t{stat}\t{e}\t{curve[e]:.6g}" for e in epochs]
         ax.set_xlabel("epoch")
         ax.set_ylabel(stat)

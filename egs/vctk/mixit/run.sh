@@ -4,10 +4,10 @@
 # covariance losses, beside a supervised reference (the same model, PIT on the true sources
 # of the same mixtures); scored like FUSS (1S, MSi, over-separation) on single test mixtures
 # of 1-3 sources. Default: the embedded 300-speaker corpus (db.sh: VCTK empty), 8 kHz, the
-# eleven CPU configs below (sepplug's `rnn_softmax`: ESPnet's `rnn` with masks that sum to
+# twelve CPU configs below (sepplug's `rnn_softmax`: ESPnet's `rnn` with masks that sum to
 # the mixture; the last two ESPnet's sigmoid-mask `rnn`), two trainings side by side (--jobs).
 #
-#   ./run.sh                                      # all eleven models, stages 1-6
+#   ./run.sh                                      # all twelve models, stages 1-6
 #   ./run.sh --stage 6 --stop-stage 6             # re-score
 #   python -m sepplug.bin.make_mixit_results --expdir exp --out exp/RESULTS.md \
 #       --notes local/results_notes.md             # the committed RESULTS.md (with the notes)
@@ -31,6 +31,7 @@ enh_configs="$tuning/train_enh_supervised_rnn_m8_cpu.yaml $tuning/train_enh_mixi
              $tuning/train_enh_mixit_sparse_rnn_m4_cpu.yaml
              $tuning/train_enh_mixit_sparse12_rnn_m8_cpu.yaml
              $tuning/train_enh_supervised_silence_rnn_m8_cpu.yaml
+             $tuning/train_enh_mixit_sparse9_rnn_m8_cpu.yaml
              $tuning/train_enh_mixit_sparse2_rnn_m8_cpu.yaml
              $tuning/train_enh_supervised_rnn_sigmoid_m8_cpu.yaml
              $tuning/train_enh_mixit_rnn_sigmoid_m8_cpu.yaml"
