@@ -190,6 +190,14 @@ def read_pair_scores(scoring_dir: Path) -> dict[str, list[float | None]]:
     return out
 
 
+class PairScores(dict):
+    """Scoring dir -> :func:`read_pair_scores`, each ``per_example.tsv`` read once."""
+
+    def __missing__(self, scoring_dir: Path) -> dict[str, list[float | None]]:
+        self[scoring_dir] = read_pair_scores(scoring_dir)
+        return self[scoring_dir]
+
+
 def paired_msi_difference(scores: dict[str, list[float | None]],
                           reference: dict[str, list[float | None]]) -> tuple[int, float, float]:
     """Per multi-source example, the mean over its sources (active in both models) of the
@@ -219,7 +227,7 @@ def is_supervised(row: dict) -> bool:
     return row["family"].startswith("supervised")
 
 
-def supervised_table(rows: list[dict]) -> str:
+def supervised_table(rows: list[dict], scores: PairScores) -> str:
     """Each unsupervised model against every supervised model of the same M and test set."""
     references = [r for r in rows if is_supervised(r)]
     lines = ["|model|test set|M|MSi (dB)|supervised model|its MSi (dB)|MSi / supervised|"
@@ -228,15 +236,14 @@ def supervised_table(rows: list[dict]) -> str:
         for r in rows:
             if is_supervised(r) or r["subset"] != ref["subset"] or r["outputs"] != ref["outputs"]:
                 continue
-            diff = paired_msi_difference(read_pair_scores(r["scoring_dir"]),
-                                         read_pair_scores(ref["scoring_dir"]))
+            diff = paired_msi_difference(scores[r["scoring_dir"]], scores[ref["scoring_dir"]])
             lines.append(f"|{r['model']}|{r['subset']}|{r['outputs']}|{_num(r['msi'])}|"
                          f"{ref['model']}|{_num(ref['msi'])}|{_ratio(r['msi'], ref['msi'])}|"
                          f"{_signed(*diff)}|")
     return "\n".join(lines) if len(lines) > 2 else ""
 
 
-def sparsity_table(rows: list[dict]) -> str:
+def sparsity_table(rows: list[dict], scores: PairScores) -> str:
     """The sparsity sweep: MixIT models with only the sparsity regulariser (or none), per M,
     by weight, each against the same M without it (paired MSi, OS 1S ratio)."""
     sweep = [r for r in rows if r["family"] in ("mixit", "mixit_sparse")]
@@ -254,8 +261,8 @@ def sparsity_table(rows: list[dict]) -> str:
                     None)
         diff, ratio = "n/a", "n/a"
         if base is not None and base is not r:
-            diff = _signed(*paired_msi_difference(read_pair_scores(r["scoring_dir"]),
-                                                  read_pair_scores(base["scoring_dir"])))
+            diff = _signed(*paired_msi_difference(scores[r["scoring_dir"]],
+                                                  scores[base["scoring_dir"]]))
             ratio = (f"{r['over_separation_single'] / base['over_separation_single']:.2f}"
                      if base["over_separation_single"] else "n/a")
         lines.append(
@@ -276,8 +283,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         rows = collect(args.expdir)
         notes = args.notes.read_text(encoding="utf-8").strip() if args.notes else ""
-        against_supervised = supervised_table(rows)
-        sweep = sparsity_table(rows)
+        scores = PairScores()
+        against_supervised = supervised_table(rows, scores)
+        sweep = sparsity_table(rows, scores)
     except (ValueError, OSError) as exc:
         print(f"make_mixit_results: error: {exc}", file=sys.stderr)
         return 1

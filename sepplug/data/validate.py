@@ -127,14 +127,18 @@ def check_meta(path: Path, reference: dict[str, str], report: Report) -> None:
         report.error(path, "keys differ from wav.scp's (missing, extra or duplicate records)")
 
 
-def padded_references(tables: dict[str, dict[str, str]]) -> dict[str, int]:
-    """Keys whose ``spk<k>.scp`` for ``k > K`` are padding (silent on purpose): ``utt2num_sources``
-    holding one count ``K`` per example (a MoM set's two counts declare no padding)."""
-    counts = {}
-    for key, value in tables.get("utt2num_sources", {}).items():
-        if value.strip().isdigit():
-            counts[key] = int(value)
-    return counts
+def declared_source_counts(utt2num_sources: dict[str, str]) -> dict[str, int]:
+    """Keys whose references beyond their count are padding (silent on purpose): the
+    ``utt2num_sources`` values holding one count ``K`` per example (a MoM set's two counts
+    declare no padding). Shared by this check and the training path's
+    (:mod:`sepplug.tasks.checked_data`)."""
+    return {key: int(value) for key, value in utt2num_sources.items()
+            if value.strip().isdigit()}
+
+
+def is_padding(counts: dict[str, int], key: str, index: int) -> bool:
+    """Whether reference ``index`` (1-based) of ``key`` is declared padding in ``counts``."""
+    return key in counts and counts[key] < index
 
 
 def check_audio(data_dir: Path, scps: dict[str, dict[str, str]], expected_fs: int | None,
@@ -164,7 +168,7 @@ def check_audio(data_dir: Path, scps: dict[str, dict[str, str]], expected_fs: in
             else:
                 is_reference = name.startswith("spk")
                 index = re.fullmatch(r"spk(\d+)\.scp", name)
-                padding = bool(index) and num_sources.get(key, 1 << 30) < int(index.group(1))
+                padding = bool(index) and is_padding(num_sources, key, int(index.group(1)))
                 problem = file_problem(value, silent_ok=not is_reference or padding)
                 if problem:
                     report.error(where, f"key {key}: {problem}: {value}")
@@ -228,8 +232,9 @@ def validate(data_dir: Path, expected_fs: int | None = None, expected_channels: 
         report.error(data_dir / "fs", f"says {fs_file} Hz, expected {expected_fs}")
     if check_audio_files:
         scps = {n: t for n, t in tables.items() if n.endswith(".scp")}
+        padding = declared_source_counts(tables.get("utt2num_sources", {}))
         rates, channels = check_audio(data_dir, scps, expected_fs or fs_file, expected_channels,
-                                      report, padded_references(tables))
+                                      report, padding)
         if len(rates) > 1:
             report.error(data_dir, f"audio files have different sample rates: {sorted(rates)}")
         if len(channels) > 1:

@@ -17,6 +17,7 @@ import numpy as np
 
 from sepplug.data.audio_checks import signal_problem
 from sepplug.data.errors import DataError
+from sepplug.data.validate import declared_source_counts, is_padding
 
 # Data names holding reference sources: an all-zero one makes SI-SDR undefined.
 REFERENCE_PREFIXES = ("speech_ref",)
@@ -25,19 +26,17 @@ AUDIO_PREFIXES = ("speech_mix", "speech_ref", "noise_ref", "dereverb_ref")
 _REF_INDEX = re.compile(r"speech_ref(\d+)$")
 
 
-def declared_source_counts(ref_lists: Iterable[str]) -> dict[str, int]:
-    """``utt2num_sources`` beside the reference lists (one count K per utterance): their
-    ``speech_ref<k>`` with ``k > K`` is declared padding and may be silent (the supervised
-    views of :mod:`sepplug.data.mixit_data`). A MoM set's two counts declare nothing."""
+def declared_source_counts_near(ref_lists: Iterable[str]) -> dict[str, int]:
+    """The padding declared by the ``utt2num_sources`` beside the reference lists (rule:
+    :func:`sepplug.data.validate.declared_source_counts`): ``speech_ref<k>`` with ``k > K``
+    may be silent (the supervised views of :mod:`sepplug.data.mixit_data`)."""
     counts: dict[str, int] = {}
     for data_dir in sorted({Path(path).parent for path in ref_lists}):
         table = data_dir / "utt2num_sources"
         if not table.is_file():
             continue
-        for line in table.read_text(encoding="utf-8").splitlines():
-            fields = line.split()
-            if len(fields) == 2 and fields[1].isdigit():
-                counts[fields[0]] = int(fields[1])
+        lines = (line.split(maxsplit=1) for line in table.read_text(encoding="utf-8").splitlines())
+        counts.update(declared_source_counts({f[0]: f[1] for f in lines if len(f) == 2}))
     return counts
 
 
@@ -51,7 +50,7 @@ class CheckedPreprocess:
             unchanged (a dynamic-mixing preprocessor outside training: see
             :class:`~sepplug.tasks.enh.SepplugEnhancementTask`).
         ref_lists: every reference file list the process may read (train and valid: ESPnet's
-            stats pass reads both with one preprocessor), for :func:`declared_source_counts`.
+            stats pass reads both with one preprocessor), for :func:`declared_source_counts_near`.
     """
 
     def __init__(self, inner: Callable | None, sources: Mapping[str, str],
@@ -59,13 +58,13 @@ class CheckedPreprocess:
         self.inner = inner
         self.sources = dict(sources)
         self.needs = needs
-        self.num_sources = declared_source_counts(ref_lists)
+        self.num_sources = declared_source_counts_near(ref_lists)
 
     def _silent_ok(self, uid: str, name: str) -> bool:
         if not name.startswith(REFERENCE_PREFIXES):
             return True
         index = _REF_INDEX.match(name)
-        return bool(index) and self.num_sources.get(uid, 1 << 30) < int(index.group(1))
+        return bool(index) and is_padding(self.num_sources, uid, int(index.group(1)))
 
     def __call__(self, uid: str, data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         for name, value in data.items():
