@@ -45,17 +45,26 @@ done
 # (FS-transformed test set, spatial-only training, fs_table2), continuing a training.
 sed -e 's/^max_epochs:.*/max_epochs: 1/' -e 's/^steps_per_epoch:.*/steps_per_epoch: 2/' \
     -e 's/^num_examples:.*/num_examples: 1/' -e 's/^tensorboard:.*/tensorboard: false/' \
-    conf/fs_cyclegan_cpu.yaml >"$work/fs_ci.yaml"
+    conf/fs_steer_cpu.yaml >"$work/fs_ci.yaml"
 ./run.sh --stage 3 --stop-stage 6 --enh_tag ci_feabase --train_variant feabase \
     --fs_config "$work/fs_ci.yaml" "${opts[@]}" --enh_args "$tiny_enh --preprocessor_conf=p=0.5"
-[ -s "$work/dump/raw/train_fs_cyclegan/wav.scp" ] || ci_fail "no FS cache"
+[ -s "$work/dump/raw/train_fs_steer/wav.scp" ] || ci_fail "no FS cache"
+[ -s "$work/exp/fs_steer/valid.csv" ] || ci_fail "no FS validation log"
 ci_summary_row "$work/exp/results/summary.tsv" ci_feabase feabase test_easy si_sdri 4
 local/fs_table2.sh --expdir "$work/exp" --datadir "$work/data" --dumpdir "$work/dump" \
-    --erm_tag ci_mc --timbre_tag ci_ref --spatial_tag ci_spatial --enh_args "$tiny_enh"
-grep -q "^|spatial-only.*|4|$" "$work/exp/fs_cyclegan/table2a_test_both.md" \
+    --erm_tag ci_mc --timbre_tag ci_ref --spatial_tag ci_spatial --enh_args "$tiny_enh" \
+    --enh_config conf/tuning/train_enh_mc_dprnn_cpu.yaml \
+    --refmic_config conf/tuning/train_enh_dprnn_refmic.yaml
+grep -q "^|spatial-only.*|4|$" "$work/exp/fs_steer/table2a_test_both.md" \
     || ci_fail "no Table 2 (a)"
-grep -q "paired utterances: 4" "$work/exp/fs_cyclegan/table2b_test_both.txt"
-ci_summary_row "$work/exp/results/summary.tsv" ci_spatial spatial_only test_both_fs_cyclegan si_sdri 4
+grep -q "paired utterances: 4" "$work/exp/fs_steer/table2b_test_both.txt"
+ci_summary_row "$work/exp/results/summary.tsv" ci_spatial spatial_only test_both_fs_steer si_sdri 4
+for metric in angle_below_20_share spatial_only_drop_db timbre_only_drop_db leak_corr \
+              timbre_lsd_db room_lsd_db; do
+    ci_summary_row "$work/exp/results/summary.tsv" fs_steer fs_check test_both "$metric" 4
+done
+[ -s "$work/exp/fs_steer/arrival_order.png" ] || ci_fail "no arrival-order plot"
+grep -q "^## Feature-suppression checks" "$work/exp/RESULTS.md" || ci_fail "no FS checks in RESULTS.md"
 local/continue_training.sh --src_tag ci_mc --dst_tag ci_mc_e2 --max_epoch 2 "${opts[@]}" \
     --enh_config conf/tuning/train_enh_mc_dprnn_cpu.yaml
 grep -q "2/2epoch started" "$work/exp/enh_ci_mc_e2/train.log" \

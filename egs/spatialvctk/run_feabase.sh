@@ -1,32 +1,35 @@
 #!/usr/bin/env bash
 # The FEABASE comparison in one command (after ./run.sh --stage 1 --stop-stage 2):
-#   ERM, oracle re-weighting (a grid of subset sampling weights), FEABASE (a sweep over p),
+#   ERM, oracle re-weighting (a grid of subset sampling weights, easy-heavy to hard-heavy),
+#   FEABASE (a sweep over p),
 #   oracle data (train + real extra D_hard), same recipe and scoring; then the Pareto plot
 #   pareto_si_sdri.png and pareto_si_sdri.md (easy-test vs hard-test SI-SDRi), and the paper's
 #   Table 2 for the FS model (local/fs_table2.sh: angles, spatial- vs timbre-only
 #   separators on FS-transformed test_both).
 #
-#   ./run_feabase.sh [--jobs 2] [--ps "0.25 0.5"] [--re_hard "4 10"] [--fs_config YAML]
+#   ./run_feabase.sh [--jobs 2] [--ps "0.1 0.25 0.5 0.75"] [--re_grid "4,1,1 1,4,1"] [--fs_config YAML]
 #                    [--fs_tag NAME] [--enh_config YAML] [--continue_to N] [enh.sh options]
 #
 # --continue_to N continues every run from its last epoch to N (local/continue_training.sh;
 # the same schedule as an N-epoch run) and draws pareto_si_sdri_eN.png as well.
 set -euo pipefail
+# One compound command: bash parses it whole, so editing this file mid-run is safe.
+{
 cd "$(dirname "$0")"
 
 jobs=2                                   # trainings at once (one CPU thread each)
-enh_config=conf/tuning/train_enh_mc_dprnn_cpu.yaml
+enh_config=conf/tuning/train_enh_tf_dualpath_cpu.yaml
 continue_to=""                           # N: then continue every run to N epochs (<tag>_eN)
-ps="0.25 0.5"
-re_hard="4 10"                           # oracle re: weight of D_hard (easy = both = 1)
-fs_config=conf/fs_cyclegan_cpu.yaml
-fs_tag=fs_cyclegan
+ps="0.1 0.25 0.5 0.75"
+re_grid="4,1,1 2,1,1 1,4,1 1,10,1 1,20,1"  # oracle re: sampling weights easy,hard,both
+fs_config=conf/fs_steer_cpu.yaml
+fs_tag=fs_steer
 expdir=exp
 while [ $# -gt 0 ]; do
     case "$1" in
         --jobs) jobs=$2; shift 2 ;;
         --ps) ps=$2; shift 2 ;;
-        --re_hard) re_hard=$2; shift 2 ;;
+        --re_grid) re_grid=$2; shift 2 ;;
         --fs_config) fs_config=$2; shift 2 ;;
         --fs_tag) fs_tag=$2; shift 2 ;;
         --enh_config) enh_config=$2; shift 2 ;;
@@ -45,8 +48,11 @@ log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') (run_feabase.sh) $*"; }
 # One training per line: "<tag> <run.sh options>" (tags as enh.sh would name them).
 cfg=$(basename "$enh_config" .yaml)
 runs=("${cfg}_erm --train_variant erm")
-for w in $re_hard; do
-    runs+=("${cfg}_oracle_re_easy_1_hard_${w}_both_1 --train_variant oracle_re:easy=1,hard=$w,both=1")
+for w in $re_grid; do
+    [[ "$w" =~ ^[0-9.]+,[0-9.]+,[0-9.]+$ ]] \
+        || { log "ERROR: --re_grid item '$w' is not easy,hard,both (three weights)"; exit 1; }
+    IFS=, read -r we wh wb <<<"$w"
+    runs+=("${cfg}_oracle_re_easy_${we}_hard_${wh}_both_${wb} --train_variant oracle_re:easy=$we,hard=$wh,both=$wb")
 done
 for p in $ps; do
     runs+=("${cfg}_feabase_p$p --train_variant feabase --fs_config $fs_config --enh_args --preprocessor_conf=p=$p")
@@ -89,3 +95,5 @@ if [ -n "$continue_to" ]; then
 fi
 
 local/fs_table2.sh --fs_tag "$fs_tag" --expdir "$expdir" --enh_config "$enh_config"
+exit 0
+}

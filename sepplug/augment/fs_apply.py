@@ -23,7 +23,7 @@ import torch
 
 from sepplug.augment.audio_io import write_audio
 from sepplug.augment.source_pairs import load_pair, normalization_gain, scan_source_pairs
-from sepplug.augment.wave_cyclegan import WaveGenerator
+from sepplug.augment.wave_cyclegan import build_generator
 from sepplug.data.kaldi_dir import FS_CATEGORY
 from sepplug.utils.kaldi_files import read_kv, write_kv, write_spk2utt
 
@@ -37,13 +37,14 @@ class FeatureSuppressor:
     """G plus the level normalization of training.
 
     Args:
-        generator: a :class:`WaveGenerator` for ``2 * n_mics`` channels.
+        generator: a generator of :func:`~sepplug.augment.wave_cyclegan.build_generator`
+            for ``2 * n_mics`` channels.
         sample_rate: rate G was trained at.
         target_rms: level G was trained at (None: no normalization).
         source: where G came from, for error messages.
     """
 
-    def __init__(self, generator: WaveGenerator, sample_rate: int, target_rms: float | None,
+    def __init__(self, generator: torch.nn.Module, sample_rate: int, target_rms: float | None,
                  source: str = "<in memory>", device: str | torch.device = "cpu"):
         self.generator = generator.to(device).eval()
         self.n_mics = generator.channels // 2
@@ -67,7 +68,7 @@ class FeatureSuppressor:
             state = {k[len(prefix):]: v for k, v in ckpt["model"].items() if k.startswith(prefix)}
         else:
             raise ValueError(f"{path} is not a sepplug FS checkpoint (kind={kind!r})")
-        generator = WaveGenerator(2 * int(ckpt["channels"]), **gen_conf)
+        generator = build_generator(2 * int(ckpt["channels"]), gen_conf)
         generator.load_state_dict(state)
         return cls(generator, int(ckpt["sample_rate"]), ckpt.get("target_rms"), str(path), device)
 

@@ -28,33 +28,48 @@ logger = logging.getLogger(__name__)
 def plot_arrival_order(
     before: np.ndarray, after: np.ndarray, path: Path | str, title: str = ""
 ) -> None:
-    """Save a two-panel plot of per-mic delays.
+    """Save a two-panel plot of per-mic delays (:func:`plot_arrival_grid` for one pair).
 
     Args:
         before, after: ``(2, C)`` delays in samples relative to mic 0, per source.
+    """
+    plot_arrival_grid([(before, after, title)], path)
+
+
+def plot_arrival_grid(examples: list[tuple[np.ndarray, np.ndarray, str]],
+                      path: Path | str) -> None:
+    """The paper's Fig. 4 for several pairs, one row each: per-mic GCC-PHAT delay of both
+    sources, original (left) and feature-suppressed (right).
+
+    Args:
+        examples: ``(before (2, C), after (2, C), row title)`` per pair, delays in samples
+            relative to mic 0.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
-    mics = np.arange(before.shape[1])
-    for ax, delays, name in zip(axes, (before, after), ("original", "feature-suppressed"),
-                                strict=True):
-        for src, marker in zip(range(2), ("o-", "s--"), strict=True):
-            ax.plot(mics, delays[src], marker, label=f"source {'AB'[src]}")
-        ax.axhline(0.0, color="0.7", lw=0.8)
-        ax.set_xticks(mics)
+    from sepplug.utils.atomic import atomic_save_figure
+
+    fig, axes = plt.subplots(len(examples), 2, figsize=(9, 2.6 * len(examples)),
+                             sharey=True, squeeze=False)
+    for row, (before, after, title) in zip(axes, examples, strict=True):
+        mics = np.arange(before.shape[1])
+        for ax, delays, name in zip(row, (before, after), ("original", "feature-suppressed"),
+                                    strict=True):
+            for src, marker in zip(range(2), ("o-", "s--"), strict=True):
+                ax.plot(mics, delays[src], marker, label=f"source {'AB'[src]}")
+            ax.axhline(0.0, color="0.7", lw=0.8)
+            ax.set_xticks(mics)
+            ax.set_title(f"{title}: {name}" if title else name, fontsize=8)
+            ax.grid(alpha=0.3)
+        row[0].set_ylabel("delay vs mic 0\n[samples]")
+    axes[0, 0].legend(fontsize=7)
+    for ax in axes[-1]:
         ax.set_xlabel("mic")
-        ax.set_title(name)
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("delay vs mic 0 [samples]\n(lower = arrives earlier)")
-    axes[0].legend()
-    if title:
-        fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    atomic_save_figure(fig, path, dpi=100)
     plt.close(fig)
 
 

@@ -11,7 +11,12 @@ Outputs under ``out_dir``:
 
 * ``checkpoints/epochNNN.pth`` — full state after each epoch (temp name, then rename;
   the last ``keep_checkpoints`` are kept); ``--resume`` continues from the newest;
-* ``model.pth`` — G only, what :mod:`sepplug.augment.fs_apply` loads;
+* ``model.pth`` — G only, what :mod:`sepplug.augment.fs_apply` loads: the last epoch's,
+  or with ``valid_dir`` the epoch whose G leaves the largest share of validation pairs
+  (``valid_categories``, > 20° apart before) closer than 20° (SRP-PHAT), as ESPnet keeps
+  the best epoch by a validation criterion; ``valid.csv`` logs it per epoch. A GAN's
+  last epoch is not its best: the small direction MLP of the steering generator
+  oscillates between epochs;
 * ``losses.csv`` (one row per step), ``tensorboard/``, ``config.yaml``;
   ``train.log`` (written by the ``fs_train`` CLI);
 * ``examples/`` — a few transformed pairs as wav and arrival-order plots.
@@ -72,6 +77,7 @@ class FSConfig:
     num_workers: int = 0
     seed: int = 0
     keep_checkpoints: int = 3
+    valid_categories: list[str] = field(default_factory=lambda: ["both", "easy"])
     num_examples: int = 3
     example_seconds: float = 4.0
     tensorboard: bool = True
@@ -167,10 +173,13 @@ class FSTrainer:
         out_dir: experiment dir.
         resume_from: a full checkpoint to continue from (its config must match
             ``config`` in ``channels``; pass the checkpoint's own config normally).
+        valid_dir: data dir of the validation pairs that pick ``model.pth`` (None: the
+            last epoch's G).
     """
 
     def __init__(self, config: FSConfig, train_dir: Path | str, out_dir: Path | str,
-                 resume_from: Path | str | None = None, progress: bool = True):
+                 resume_from: Path | str | None = None, progress: bool = True,
+                 valid_dir: Path | str | None = None):
         self.config, self.progress = config, progress
         self.train_dir, self.out_dir = Path(train_dir), Path(out_dir)
         self.device = resolve_device(config.device)
@@ -195,6 +204,7 @@ class FSTrainer:
                     "+".join(config.target_categories), len(self.y_set.entries),
                     config.channels, self.fs)
 
+        self._fill_in_array(config)
         torch.manual_seed(config.seed)
         random.seed(config.seed)
         np.random.seed(config.seed)
@@ -204,6 +214,23 @@ class FSTrainer:
                                       betas=config.betas)
         self.opt_d = torch.optim.Adam(self.model.discriminator_parameters(), lr=config.lr_d,
                                       betas=config.betas)
+        self.valid_set = None
+        if valid_dir is not None:
+            from sepplug.augment.spatial_metrics import load_geometry
+
+            try:
+                self.valid_set = scan_source_pairs(valid_dir, config.valid_categories,
+                                                   config.channels, progress)
+            except ValueError as exc:  # e.g. a tiny dev set without those categories
+                if "no utterance of category" not in str(exc):
+                    raise
+                logger.warning("no validation pairs (%s): model.pth is the last epoch's G", exc)
+        if self.valid_set is not None:
+            if self.valid_set.fs != self.fs:
+                raise ValueError(f"{valid_dir} is at {self.valid_set.fs} Hz, "
+                                 f"{self.train_dir} at {self.fs} Hz")
+            self.valid_geometry = load_geometry(Path(valid_dir), config.channels)
+        self.best_valid, self.best_epoch = -1.0, 0
         self.epoch, self.step = 0, 0
         self.last_good: Path | None = None
         if ckpt is not None:
@@ -216,9 +243,24 @@ class FSTrainer:
                 for group in opt.param_groups:
                     group["lr"] = lr
             self.epoch, self.step = int(ckpt["epoch"]), int(ckpt["step"])
+            self.best_valid = float(ckpt.get("best_valid", -1.0))
+            self.best_epoch = int(ckpt.get("best_epoch", 0))
             torch.set_rng_state(ckpt["rng_torch"])
             self.last_good = Path(resume_from)
             logger.info("resumed from %s (epoch %d, step %d)", resume_from, self.epoch, self.step)
+
+    def _fill_in_array(self, config: FSConfig) -> None:
+        """The steering generator and the srp discriminator need the array and the rate:
+        take them from the data, into the config (so checkpoints and model.pth carry them)."""
+        from sepplug.augment.spatial_metrics import load_geometry
+
+        array = {"sample_rate": self.fs,
+                 "mic_xy": load_geometry(self.train_dir, config.channels).mic_xy.tolist()}
+        if config.generator_conf.get("type") == "steering":
+            config.generator_conf = {**config.generator_conf, **array}
+        disc = config.discriminator_conf
+        if "srp" in disc.get("kinds", ()):
+            config.discriminator_conf = {**disc, "srp_conf": {**disc.get("srp_conf", {}), **array}}
 
     # ------------------------------------------------------------------ data
     def _loaders(self) -> tuple[DataLoader, DataLoader, int]:
@@ -282,17 +324,58 @@ class FSTrainer:
         path = ckpt_dir / f"epoch{self.epoch:03d}.pth"
         common = {"channels": cfg.channels, "sample_rate": self.fs,
                   "target_rms": cfg.target_rms, "epoch": self.epoch}
+        # model.pth first: a crash between the two writes then leaves a checkpoint that
+        # does not yet know this epoch was the best, and the resumed run redoes it.
+        if self._validate():
+            _atomic_save({"kind": GENERATOR_KIND, **common,
+                          "generator_conf": cfg.generator_conf,
+                          "state_dict": self.model.gen_xy.state_dict()},
+                         self.out_dir / "model.pth")
         _atomic_save({"kind": CHECKPOINT_KIND, **common, "step": self.step,
                       "config": cfg.to_dict(), "model": self.model.state_dict(),
                       "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-                      "rng_torch": torch.get_rng_state()}, path)
-        _atomic_save({"kind": GENERATOR_KIND, **common, "generator_conf": cfg.generator_conf,
-                      "state_dict": self.model.gen_xy.state_dict()},
-                     self.out_dir / "model.pth")
+                      "rng_torch": torch.get_rng_state(), "best_valid": self.best_valid,
+                      "best_epoch": self.best_epoch}, path)
         for old in list_checkpoints(self.out_dir)[: -cfg.keep_checkpoints]:
             old.unlink()
         self.last_good = path
         return path
+
+    def _validate(self) -> bool:
+        """Score this epoch's G on the validation pairs (``valid.csv``); True when its G
+        should become ``model.pth`` (always without validation pairs)."""
+        if self.valid_set is None:
+            return True
+        from sepplug.augment.source_pairs import load_pair
+        from sepplug.augment.spatial_metrics import CLOSE_ANGLE_DEG, source_pair_angle
+
+        suppressor = FeatureSuppressor(self.model.gen_xy, self.fs, self.config.target_rms,
+                                       device=self.device)
+        n_mics = self.valid_set.n_mics
+        angles = []
+        for entry in self.valid_set.entries:
+            out = suppressor.transform_pair(load_pair(self.valid_set, entry))
+            angles.append(source_pair_angle(out[:n_mics], out[n_mics:], self.fs,
+                                            self.valid_geometry)[2])
+        share = float(np.mean(np.array(angles) < CLOSE_ANGLE_DEG))
+        better = share > self.best_valid
+        if better:
+            self.best_valid, self.best_epoch = share, self.epoch
+        path = self.out_dir / "valid.csv"
+        new = not path.is_file()
+        if not new:  # rows of epochs a crash/resume is redoing
+            lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+            kept = lines[:1] + [ln for ln in lines[1:] if int(ln.split(",")[0]) < self.epoch]
+            if kept != lines:
+                path.write_text("".join(kept), encoding="utf-8")
+        with open(path, "a", encoding="utf-8") as f:
+            if new:
+                f.write("epoch,share_below_20,median_angle\n")
+            f.write(f"{self.epoch},{share:.4f},{float(np.median(angles)):.2f}\n")
+        logger.info("epoch %d: validation share of pairs < %g° after G %.3f (median %.1f°); "
+                    "best epoch %d (%.3f)", self.epoch, CLOSE_ANGLE_DEG, share,
+                    float(np.median(angles)), self.best_epoch, self.best_valid)
+        return better
 
     # ------------------------------------------------------------------ loop
     def run(self) -> Path:
@@ -354,8 +437,7 @@ class FSTrainer:
         from sepplug.augment.fs_report import write_examples
         from sepplug.augment.spatial_metrics import load_geometry
 
-        suppressor = FeatureSuppressor(self.model.gen_xy, self.fs, self.config.target_rms,
-                                       str(self.out_dir / "model.pth"), self.device)
+        suppressor = FeatureSuppressor.from_checkpoint(self.out_dir / "model.pth", self.device)
         write_examples(suppressor, self.x_set, self.out_dir / "examples",
                        load_geometry(self.train_dir, self.config.channels),
                        self.config.num_examples, self.config.example_seconds)

@@ -31,6 +31,10 @@ Networks (WaveCycleGAN2-style, no up/down-sampling so any length T works):
   time-pooled inter-mic coherence and on how well the two sources' coherences match.
 * :class:`XCorrDiscriminator` — the same idea on energy-weighted inter-mic
   cross-correlations over lags, so that only moving speech energy moves the features.
+* :class:`~sepplug.augment.srp_discriminator.SRPDiscriminator` — the angle offset
+  between the two sources' SRP-PHAT maps (rotation- and swap-invariant).
+* :class:`~sepplug.augment.steering_generator.SteeringGenerator` — a G that can only
+  re-steer each source (``generator_conf.type: steering``).
 * :class:`WaveCycleGAN` — the four networks and the LSGAN, cycle and identity losses.
 """
 
@@ -42,6 +46,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm as _weight_norm
+
+from sepplug.augment.srp_discriminator import SRPDiscriminator
+from sepplug.augment.steering_generator import SteeringGenerator
 
 
 def _check_odd(kernel_size: int) -> None:
@@ -121,6 +128,20 @@ class WaveGenerator(nn.Module):
         if x.dim() != 3 or x.shape[1] != self.channels:
             raise ValueError(f"expected (B, {self.channels}, T), got {tuple(x.shape)}")
         return x + self.output(self.blocks(self.input(x)))
+
+
+GENERATOR_TYPES = {"wave": WaveGenerator, "steering": SteeringGenerator}
+
+
+def build_generator(channels: int, conf: dict | None = None) -> nn.Module:
+    """The generator named by ``conf["type"]`` (``wave``, the default, or ``steering``),
+    built with the rest of ``conf``: ``(B, channels, T)`` → ``(B, channels, T)``."""
+    conf = dict(conf or {})
+    kind = conf.pop("type", "wave")
+    if kind not in GENERATOR_TYPES:
+        raise ValueError(f"generator_conf.type must be one of {sorted(GENERATOR_TYPES)}, "
+                         f"got {kind!r}")
+    return GENERATOR_TYPES[kind](channels, **conf)
 
 
 class TimeDiscriminator(nn.Module):
@@ -344,7 +365,8 @@ class XCorrDiscriminator(_PairSpectrumDiscriminator):
 
 
 class MultiDiscriminator(nn.Module):
-    """Time, STFT, spatial and/or xcorr discriminators; forward returns their score maps."""
+    """Time, STFT, spatial, xcorr and/or srp discriminators; forward returns their score
+    maps."""
 
     def __init__(
         self,
@@ -354,12 +376,14 @@ class MultiDiscriminator(nn.Module):
         stft_conf: dict | None = None,
         spatial_conf: dict | None = None,
         xcorr_conf: dict | None = None,
+        srp_conf: dict | None = None,
     ):
         super().__init__()
         known = {"time": TimeDiscriminator, "stft": STFTDiscriminator,
-                 "spatial": SpatialDiscriminator, "xcorr": XCorrDiscriminator}
+                 "spatial": SpatialDiscriminator, "xcorr": XCorrDiscriminator,
+                 "srp": SRPDiscriminator}
         confs = {"time": time_conf or {}, "stft": stft_conf or {}, "spatial": spatial_conf or {},
-                 "xcorr": xcorr_conf or {}}
+                 "xcorr": xcorr_conf or {}, "srp": srp_conf or {}}
         unknown = [k for k in kinds if k not in known]
         if unknown or not kinds:
             raise ValueError(f"discriminator kinds must be among {sorted(known)}, got {kinds}")
@@ -384,7 +408,8 @@ class WaveCycleGAN(nn.Module):
 
     Args:
         n_mics: C; samples are ``(B, 2C, T)``.
-        generator_conf: kwargs of :class:`WaveGenerator`.
+        generator_conf: :func:`build_generator`'s ``conf`` (a :class:`WaveGenerator` by
+            default, ``type: steering`` for a :class:`SteeringGenerator`).
         discriminator_conf: kwargs of :class:`MultiDiscriminator`.
     """
 
@@ -395,8 +420,8 @@ class WaveCycleGAN(nn.Module):
         super().__init__()
         self.n_mics = n_mics
         channels = 2 * n_mics
-        self.gen_xy = WaveGenerator(channels, **(generator_conf or {}))
-        self.gen_yx = WaveGenerator(channels, **(generator_conf or {}))
+        self.gen_xy = build_generator(channels, generator_conf)
+        self.gen_yx = build_generator(channels, generator_conf)
         self.disc_x = MultiDiscriminator(channels, **(discriminator_conf or {}))
         self.disc_y = MultiDiscriminator(channels, **(discriminator_conf or {}))
 

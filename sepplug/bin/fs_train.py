@@ -56,6 +56,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--train_dir", type=Path, required=True, help="Kaldi-style data dir")
     p.add_argument("--out_dir", type=Path, required=True, help="experiment dir")
     p.add_argument("--config", type=Path, help="YAML with FSConfig options")
+    p.add_argument("--valid_dir", type=Path, default=None,
+                   help="data dir whose pairs (valid_categories) pick the epoch saved as "
+                        "model.pth: the largest share of pairs < 20° apart after G")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
     p.add_argument("--num_threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--no_progress", action="store_true", help="no tqdm bars")
@@ -92,7 +95,7 @@ def resolve_config(args: argparse.Namespace):
             merged[key] = value
         elif key not in stored:
             raise ValueError(f"unknown option '{key}'")
-        elif _normalize(value) != _normalize(stored[key]):
+        elif _normalize(value) != _normalize(_without_filled_in(stored[key])):
             raise ValueError(f"--resume: {key}={value!r} differs from {stored[key]!r} stored in "
                              f"{latest}; start a new out_dir to change it")
     return FSConfig.from_dict(merged, str(latest)), latest
@@ -100,6 +103,15 @@ def resolve_config(args: argparse.Namespace):
 
 def _normalize(value):
     return list(value) if isinstance(value, tuple) else value
+
+
+def _without_filled_in(value):
+    """A stored generator/discriminator conf without what the trainer took from the data
+    (``sample_rate``, ``mic_xy``; see ``FSTrainer._fill_in_array``)."""
+    if not isinstance(value, dict):
+        return value
+    return {k: _without_filled_in(v) for k, v in value.items()
+            if k not in ("sample_rate", "mic_xy")}
 
 
 def _fail(log_file: logging.Handler, exc: Exception, status: int) -> int:
@@ -126,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config, resume_from = resolve_config(args)
         trainer = FSTrainer(config, args.train_dir, args.out_dir, resume_from,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, valid_dir=args.valid_dir)
         model = trainer.run()
     except TrainingDivergedError as exc:
         return _fail(log_file, exc, 3)

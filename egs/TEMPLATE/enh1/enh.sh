@@ -46,7 +46,7 @@ ref_channel=0
 validate_opts=""           # extra options of validate-data (e.g. --channels 1)
 train_variant=erm          # erm | oracle_data | oracle_re:easy=1,hard=4,both=1 | feabase
 fs_config=""               # FEABASE feature-suppression config (stage 3)
-fs_tag=fs_cyclegan
+fs_tag=fs_steer
 inference_model=auto       # auto: <best_model_criterion[0]>.best.pth of the model's config
 normalize_output_wav=true  # false keeps output levels (activity / over-separation scoring)
 scoring_tool=sepplug.bin.score_separation  # --data_dir --inf_scp.. --ref_channel --out_dir
@@ -154,7 +154,8 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
     else
         log "stage 3: train the feature-suppression CycleGAN ($fs_config) -> $fs_exp"
         ${cuda_cmd} "$fs_exp/fs_train.log" ${python} -m sepplug.bin.fs_train \
-            --train_dir "$datadir/$train_set" --out_dir "$fs_exp" --config "$fs_config" --resume \
+            --train_dir "$datadir/$train_set" --valid_dir "$datadir/$valid_set" \
+            --out_dir "$fs_exp" --config "$fs_config" --resume \
             || die "stage 3 failed: see $fs_exp/fs_train.log"
         done_mark "$fs_exp" fs_train
     fi

@@ -1,28 +1,31 @@
 #!/usr/bin/env bash
 # FEABASE Table 2 on held-out data: does the FS model remove the spatial cue and keep timbre?
 #
-#   local/fs_table2.sh [--fs_tag fs_cyclegan] [--test_set test_both] [--expdir exp]
+#   local/fs_table2.sh [--fs_tag fs_steer] [--test_set test_both] [--expdir exp]
 #       [--enh_config YAML] [--erm_tag T] [--timbre_tag T] [--spatial_tag T] [--dumpdir DIR]
 #       [--enh_args ARGS]
 #
 #  (b) angle between the two sources of --test_set before and after the FS model
 #      (SRP-PHAT on GCC-PHAT, share of pairs < 20 deg): exp/<fs_tag>/table2b_<test_set>.txt
-#  (a) SI-SDRi of a spatial-only separator (6-ch mc_dprnn trained on D_easy only, where two
-#      copies of one speaker differ only in direction) and a timbre-only separator (stock
-#      1-ch dprnn on the reference mic: it cannot see direction) on --test_set and on its
-#      FS-transformed copy; ERM mc_dprnn beside them: exp/<fs_tag>/table2a_<test_set>.md
+#  (a) SI-SDRi of a spatial-only separator (the 6-ch model trained on D_easy only, where two
+#      copies of one speaker differ only in direction) and a timbre-only separator (the
+#      1-ch model on the reference mic: it cannot see direction) on --test_set and on its
+#      FS-transformed copy; the 6-ch ERM model beside them: exp/<fs_tag>/table2a_<test_set>.md
+#  (c) every check of the FEABASE issue as results rows (family fs_check: angle share,
+#      separator drops, leakage, timbre LSD against a room change): exp/<fs_tag>/fs_check.tsv
+#      and .md, which make_results adds to results/summary.tsv and RESULTS.md
 #
 # Needs: stage 3 (exp/<fs_tag>/model.pth), and the ERM runs of run.sh (mc_dprnn, ref-mic
 # dprnn); trains the spatial-only separator when it is missing.
 set -euo pipefail
 {
 . utils/recipe_lib.sh
-fs_tag=fs_cyclegan
+fs_tag=fs_steer
 test_set=test_both
 expdir=exp
 datadir=data
-enh_config=conf/tuning/train_enh_mc_dprnn_cpu.yaml
-refmic_config=conf/tuning/train_enh_dprnn_refmic.yaml
+enh_config=conf/tuning/train_enh_tf_dualpath_cpu.yaml
+refmic_config=conf/tuning/train_enh_rnn_1ch_cpu.yaml
 erm_tag=""            # default: <enh_config name>_erm, as run.sh names it
 timbre_tag=""         # default: <refmic_config name>_erm
 spatial_tag=""        # default: spatial_only_<enh_config name>
@@ -69,11 +72,19 @@ for pid in $(jobs -p); do wait "$pid" || failed=1; done
 [ "$failed" = 0 ] || die "a Table 2 run failed: see $expdir/table2.*.log"
 
 python3 -m sepplug.bin.fs_table2 --expdir "$expdir" --orig "$test_set" --transformed "$fs_set" \
-    --model "$spatial_tag=spatial-only: 6-ch mc_dprnn trained on D_easy" \
-    --model "$timbre_tag=timbre-only: 1-ch dprnn (reference mic)" \
-    --model "$erm_tag=ERM: 6-ch mc_dprnn on D_all" \
+    --model "$spatial_tag=spatial-only: 6-ch $(basename "$enh_config" .yaml) trained on D_easy" \
+    --model "$timbre_tag=timbre-only: 1-ch $(basename "$refmic_config" .yaml) (reference mic)" \
+    --model "$erm_tag=ERM: 6-ch $(basename "$enh_config" .yaml) on D_all" \
     --out "$fs_exp/table2a_$test_set.md"
-log "$fs_exp/table2a_$test_set.md, $fs_exp/table2b_$test_set.txt"
-cat "$fs_exp/table2a_$test_set.md" "$fs_exp/table2b_$test_set.txt"
+
+log "FS checks (family fs_check)"
+python3 -m sepplug.bin.fs_check --orig "$datadir/$test_set" --transformed "$datadir/$fs_set" \
+    --expdir "$expdir" --model "$fs_tag" --spatial_tag "$spatial_tag" --timbre_tag "$timbre_tag" \
+    --out "$fs_exp/fs_check.tsv" --table "$fs_exp/fs_check.md" \
+    --arrival_png "$fs_exp/arrival_order.png"
+flock "$expdir/.results.lock" python3 -m sepplug.bin.make_results --expdir "$expdir" \
+    --out "$expdir/RESULTS.md" --title SpatialVCTK >/dev/null
+log "$fs_exp/table2a_$test_set.md, $fs_exp/table2b_$test_set.txt, $fs_exp/fs_check.md"
+cat "$fs_exp/table2a_$test_set.md" "$fs_exp/table2b_$test_set.txt" "$fs_exp/fs_check.md"
 exit 0
 }
