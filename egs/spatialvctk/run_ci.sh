@@ -69,8 +69,11 @@ local/continue_training.sh --src_tag ci_mc --dst_tag ci_mc_e2 --max_epoch 2 "${o
     --enh_config conf/tuning/train_enh_mc_dprnn_cpu.yaml
 grep -q "2/2epoch started" "$work/exp/enh_ci_mc_e2/train.log" \
     || ci_fail "continue_training did not resume at epoch 2"
-python3 -m sepplug.bin.plot_pareto --expdir "$work/exp" --out "$work/pareto.png" \
-    --include "ci_*" --exclude "*_e2" | grep -q "|ci_feabase|feabase|"
+# (captured first: `| grep -q` may close the pipe while python still prints, and pipefail
+# then fails the step on a BrokenPipeError)
+pareto_table=$(python3 -m sepplug.bin.plot_pareto --expdir "$work/exp" --out "$work/pareto.png" \
+    --include "ci_*" --exclude "*_e2")
+grep -q "|ci_feabase|feabase|" <<<"$pareto_table" || ci_fail "no ci_feabase row in the Pareto table"
 
 ci_rerun_is_noop "$work/rerun.log" --stage 1 --stop-stage 6 "${opts[@]}"
 ci_bad_input_fails "$work/err.log" "${opts[@]}"
