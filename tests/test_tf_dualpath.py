@@ -101,17 +101,15 @@ def test_reference_channel_matters_and_channel_count_is_checked():
         TFDualPathSeparator(N_FFT // 2 + 1, num_mics=6, ref_channel=6)
 
 
-@pytest.mark.parametrize("num_mics", [1, 6])
-def test_training_decreases_loss(num_mics):
-    torch.manual_seed(0)
+def _train(model: TFDualPathSeparator, num_mics: int, steps: int = 15) -> list[float]:
+    """PIT SI-SNR losses of ``steps`` Adam steps on one tiny spatial batch."""
     encoder, decoder = _codec()
     mixture, refs = _spatial_mixture(batch=2, num_samples=1600, num_mics=num_mics, seed=1)
     ilens = _lengths(mixture)
-    model = TFDualPathSeparator(N_FFT // 2 + 1, num_mics=num_mics, **TINY)
     solver = PITSolver(criterion=SISNRLoss())
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     losses = []
-    for _ in range(15):
+    for _ in range(steps):
         spec, flens = encoder(mixture, ilens)
         sources, _, _ = model(spec, flens)
         loss, _, _ = solver(refs, [decoder(s, ilens)[0] for s in sources], {})
@@ -119,6 +117,13 @@ def test_training_decreases_loss(num_mics):
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
+    return losses
+
+
+@pytest.mark.parametrize("num_mics", [1, 6])
+def test_training_decreases_loss(num_mics):
+    torch.manual_seed(0)
+    losses = _train(TFDualPathSeparator(N_FFT // 2 + 1, num_mics=num_mics, **TINY), num_mics)
     assert all(math.isfinite(v) for v in losses)
     assert min(losses[-3:]) < losses[0] - 1.0, losses  # at least 1 dB SI-SNR better
 
@@ -141,3 +146,56 @@ def test_build_from_yaml_train_mode_forward_backward(tmp_path):
     assert torch.isfinite(loss).all() and "si_snr_loss" in stats and int(weight) == 2
     loss.backward()
     assert all(p.grad is not None for p in model.parameters())
+
+
+FULL_BAND = dict(TINY, cross_band=False, full_band_dim=6, full_band_layers=1,
+                 full_band_bottleneck=2)
+
+
+@pytest.mark.parametrize("full_band_dim", [0, 6])
+def test_full_band_branch_links_the_frequencies(full_band_dim):
+    """Narrow-band only: a change in one bin stays in its frequency. The full-band branch
+    carries it to the other frequencies of the utterance (the spectral, timbre path)."""
+    torch.manual_seed(0)
+    # no spectral input feature: its utterance-mean normalisation links all bins by itself
+    config = dict(FULL_BAND, full_band_dim=full_band_dim, spectral_feature=False)
+    model = TFDualPathSeparator(N_FFT // 2 + 1, num_mics=6, **config).eval()
+    spec = torch.randn(1, 9, 6, N_FFT // 2 + 1, dtype=torch.complex64)  # (B, T, C, F)
+    poked = spec.clone()
+    poked[0, 4, :, 5] *= 3.0
+    flens = torch.tensor([9])
+    with torch.no_grad():
+        delta = (model(poked, flens)[0][0] - model(spec, flens)[0][0]).abs()[0]  # (T, F)
+    other_freqs = torch.cat([delta[:, :5], delta[:, 6:]], dim=1)
+    assert bool((delta[:, 5] > 1e-6).any())
+    assert bool((other_freqs > 1e-6).any()) == (full_band_dim > 0)
+
+
+@pytest.mark.parametrize("output", ["mapping", "mask"])
+def test_full_band_shapes_padding_and_level(output):
+    torch.manual_seed(0)
+    encoder, _ = _codec()
+    model = TFDualPathSeparator(N_FFT // 2 + 1, num_mics=6, output=output, **FULL_BAND).eval()
+    spec, flens = encoder(torch.randn(3, 1000, 6), torch.tensor([1000, 800, 500]))
+    with torch.no_grad():
+        sources, _, others = model(spec, flens)
+        alone, _, _ = model(spec[2:3, : int(flens[2])], flens[2:3])
+        louder, _, _ = model(spec * 10.0, flens)
+    assert all(s.shape == spec.shape[:2] + spec.shape[-1:] for s in sources)
+    torch.testing.assert_close(sources[0][2:3, : int(flens[2])], alone[0], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(louder[1], sources[1] * 10.0, rtol=1e-4, atol=1e-4)
+    if output == "mask":  # each estimate is its mask times the reference mic's STFT
+        assert sorted(others) == ["mask_spk1", "mask_spk2"]
+        torch.testing.assert_close(sources[0], others["mask_spk1"] * spec[:, :, 0])
+    else:
+        assert not others
+    with pytest.raises(ValueError, match="output must be 'mapping' or 'mask'"):
+        TFDualPathSeparator(N_FFT // 2 + 1, output="masks")
+
+
+def test_full_band_mask_model_trains():
+    torch.manual_seed(0)
+    model = TFDualPathSeparator(N_FFT // 2 + 1, num_mics=6, output="mask", **FULL_BAND)
+    losses = _train(model, num_mics=6)
+    assert all(math.isfinite(v) for v in losses)
+    assert min(losses[-3:]) < losses[0] - 1.0, losses

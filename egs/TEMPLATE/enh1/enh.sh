@@ -187,11 +187,13 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
             done_mark "$train_dir" list ;;
         feabase)
             [ -f "$fs_exp/model.pth" ] || die "stage 4: FEABASE needs $fs_exp/model.pth: run stage 3 with --fs_config"
-            if ! is_done "$fs_dir" fs_apply; then
+            # The marker holds model.pth's checksum: a retrained FS model redoes the audio.
+            if ! is_done_for "$fs_dir" fs_apply "$fs_exp/model.pth"; then
                 log "stage 4: transform the D_both sources of $train_set -> $fs_dir"
+                rm -rf "$fs_dir"
                 ${python} -m sepplug.bin.fs_apply --model "$fs_exp/model.pth" \
                     --in_dir "$datadir/$train_set" --out_dir "$fs_dir" --categories both
-                done_mark "$fs_dir" fs_apply
+                done_mark_for "$fs_dir" fs_apply "$fs_exp/model.pth"
             fi ;;
     esac
 fi

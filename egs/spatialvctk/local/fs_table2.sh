@@ -43,12 +43,13 @@ timbre_tag=${timbre_tag:-$(model_tag "$refmic_config" erm)}
 [ -f "$fs_exp/model.pth" ] || die "$fs_exp/model.pth missing: run stage 3 with --fs_config"
 
 # The FS-transformed test set, as a data dir beside the others (references transformed too).
-if ! is_done "$datadir/$fs_set" fs_apply; then
+# (the marker holds model.pth's checksum: a retrained FS model redoes the transformed set)
+if ! is_done_for "$datadir/$fs_set" fs_apply "$fs_exp/model.pth"; then
     log "transform the sources of $datadir/$test_set -> $datadir/$fs_set"
     rm -rf "$datadir/$fs_set"
     python3 -m sepplug.bin.fs_apply --model "$fs_exp/model.pth" --in_dir "$datadir/$test_set" \
         --out_dir "$datadir/$fs_set" --categories both easy hard --no_progress
-    done_mark "$datadir/$fs_set" fs_apply
+    done_mark_for "$datadir/$fs_set" fs_apply "$fs_exp/model.pth"
 fi
 
 log "Table 2 (b): source angles before/after FS"

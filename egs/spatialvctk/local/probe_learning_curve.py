@@ -58,6 +58,13 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--minutes", type=float, default=9.0)
     parser.add_argument("--eval_every", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--full_band", type=int, default=0,
+                        help="tf_dualpath full_band_dim (0: no full-band spectral branch)")
+    parser.add_argument("--output", choices=["mapping", "mask"], default="mapping",
+                        help="tf_dualpath output")
+    parser.add_argument("--train_dirs", nargs="+", default=["train"],
+                        help="training data dirs under --data (e.g. train train_hard_extra "
+                             "for the oracle-data set)")
     parser.add_argument("--rotate", action="store_true",
                         help="rotation augmentation of the 6-mic circular array (6-ch only)")
     return parser
@@ -101,7 +108,9 @@ def main() -> None:
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)
     torch.manual_seed(args.seed)
-    train_mix, train_ref, _ = load_set(args.data / "train", args.mics, every_mic=args.rotate)
+    parts = [load_set(args.data / d, args.mics, every_mic=args.rotate) for d in args.train_dirs]
+    train_mix = np.concatenate([mix for mix, _, _ in parts])
+    train_ref = np.concatenate([ref for _, ref, _ in parts])
     dev_mix, dev_ref, dev_cat = load_set(args.data / "dev", args.mics)
     encoder, decoder = STFTEncoder(256, hop_length=args.hop), STFTDecoder(256, hop_length=args.hop)
     if args.arch == "tfgridnetv2":  # the config of ../../shared notes' probe, 1.03 M params
@@ -115,7 +124,8 @@ def main() -> None:
         model = TFDualPathSeparator(
             129, num_mics=args.mics, hidden_dim=args.hidden, num_blocks=args.blocks,
             cross_band=bool(args.cross_band), spatial_feature=args.spatial_feature,
-            freq_embedding=bool(args.freq_embedding))
+            freq_embedding=bool(args.freq_embedding), full_band_dim=args.full_band,
+            output=args.output)
     optimizer = torch.optim.Adam(model.parameters(), args.lr)
 
     def separate(mix: torch.Tensor) -> torch.Tensor:  # (B, T, C) -> (B, 2, T)
