@@ -37,3 +37,31 @@ def test_marker_for_a_file_follows_the_file(tmp_path):
     """
     result = _bash(script, tmp_path)
     assert result.returncode == 0, (result.returncode, result.stderr)
+
+
+def test_marker_for_several_files_follows_each(tmp_path):
+    """Stage 6's marker: made from a model and a data set; changing either redoes the work."""
+    (tmp_path / "model.pth").write_bytes(b"model")
+    (tmp_path / "wav.scp").write_text("utt1 a.wav\n")
+    script = """
+    done_mark_for out separate model.pth wav.scp
+    is_done_for out separate model.pth wav.scp || exit 3
+    is_done_for out separate wav.scp model.pth && exit 4      # the order is part of the key
+    is_done_for out separate model.pth && exit 5              # so is the number of files
+    printf 'utt1 b.wav\\n' > wav.scp
+    is_done_for out separate model.pth wav.scp && exit 6
+    done_mark_for out separate model.pth wav.scp
+    is_done_for out separate model.pth wav.scp missing.scp && exit 7
+    done_mark_for out broken model.pth missing.scp && exit 8  # a missing file: no marker
+    [ -e out/.done.broken ] || [ -e out/.done.broken.tmp ] && exit 9
+    exit 0
+    """
+    result = _bash(script, tmp_path)
+    assert result.returncode == 0, (result.returncode, result.stderr)
+
+
+def test_single_file_marker_is_a_plain_checksum(tmp_path):
+    """Markers written before several files were allowed (one cksum line) still count."""
+    (tmp_path / "model.pth").write_bytes(b"model")
+    script = "mkdir out; cksum <model.pth >out/.done.fs_apply; is_done_for out fs_apply model.pth"
+    assert _bash(script, tmp_path).returncode == 0

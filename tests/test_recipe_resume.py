@@ -1,8 +1,10 @@
 """Kill the SpatialVCTK recipe with SIGKILL mid-stage, rerun the same command, check it resumes.
 
 Stage 1 (simulation): the rerun completes the data, every dir passes ``validate-data`` and
-no utterance is missing or duplicated. Stage 5 (training): the rerun continues from the
-last checkpoint through ESPnet's ``--resume`` (epoch 2 onwards), not from scratch.
+no utterance is missing or duplicated; asking for other data options on the same data dir
+is an error that leaves the data alone. Stage 5 (training): the rerun continues from the
+last checkpoint through ESPnet's ``--resume`` (epoch 2 onwards), not from scratch. Stage 6
+(separation) is skipped while the model is the one it used, and redone once it is trained on.
 """
 
 from __future__ import annotations
@@ -86,10 +88,19 @@ def test_sigkill_in_stage_1_and_stage_5_then_resume(tmp_path):
     leftovers = [p for d in (work / "data", work / "wav") for p in d.glob(".*.tmp")]
     assert leftovers == []
 
+    # ---- stage 1 again with other data options: a clear error, the data untouched ------
+    other = list(stage1)
+    other[other.index("--local_data_opts") + 1] += " --n_test 5"
+    before = (work / "data" / "test_easy" / "wav.scp").read_text()
+    result = subprocess.run(other, cwd=RECIPE, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0, result.stdout[-2000:]
+    assert "was made with" in result.stderr and "--n_test 5" in result.stderr, result.stderr
+    assert (work / "data" / "test_easy" / "wav.scp").read_text() == before
+
     # ---- stage 5, killed during epoch 2 (epoch 1's checkpoint is complete) -------------
+    tiny = "--num_iters_per_epoch 3 --batch_size 2 --valid_batch_size 2 --chunk_length 8000"
     train = recipe_command(work, "--stage", "2", "--stop-stage", "5", "--enh_tag", "resume",
-                           "--enh_args", "--max_epoch 3 --num_iters_per_epoch 3 --batch_size 2 "
-                                         "--valid_batch_size 2 --chunk_length 8000")
+                           "--enh_args", f"--max_epoch 3 {tiny}")
     exp = work / "exp" / "enh_resume"
     log = exp / "train.log"
     kill_when(train, lambda: log.is_file() and "2/3epoch started" in log.read_text(),
@@ -104,3 +115,19 @@ def test_sigkill_in_stage_1_and_stage_5_then_resume(tmp_path):
     assert "1/3epoch started" not in second, "the rerun trained from scratch"
     assert "2/3epoch started" in second and "3/3epoch started" in second
     assert "resuming from" in (work / "stage5_rerun.log").read_text()
+
+    # ---- stage 6: skipped while the model is the same, redone once it is trained on ----
+    score = recipe_command(work, "--stage", "6", "--stop-stage", "6", "--enh_tag", "resume",
+                           "--test_sets", "test_easy", "--inference_model", "latest.pth")
+    marker = exp / "enhanced_test_easy" / ".done.separate"
+    run_to_end(score, work / "stage6.log")
+    made_from = marker.read_text()
+    run_to_end(score, work / "stage6_again.log")
+    assert "already scored, skipped" in (work / "stage6_again.log").read_text()
+    (exp / ".done.train").unlink()
+    run_to_end(recipe_command(work, "--stage", "5", "--stop-stage", "5", "--enh_tag", "resume",
+                              "--enh_args", f"--max_epoch 4 {tiny}"), work / "stage5_more.log")
+    run_to_end(score, work / "stage6_retrained.log")
+    assert "stage 6: separate test_easy with" in (work / "stage6_retrained.log").read_text()
+    assert marker.read_text() != made_from
+    assert (exp / "enhanced_test_easy" / "scoring").is_dir()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,13 @@ import soundfile as sf
 from sepplug.bin import make_results, make_train_list, score_separation, select_channel
 from sepplug.enh.preprocessor.feabase import FeabasePreprocessor
 from sepplug.utils.kaldi_files import read_kv, write_kv
-from sepplug.utils.results_table import format_summary, read_summary, row_from_values, write_summary
+from sepplug.utils.results_table import (
+    format_mean_se,
+    format_summary,
+    read_summary,
+    row_from_values,
+    write_summary,
+)
 from sepplug.utils.scoring import score_utterance
 
 FS = 8000
@@ -282,3 +289,13 @@ def test_fs_table2_reads_both_test_sets_and_names_what_is_missing(tmp_path, caps
     assert "enh_nothere/enhanced_test_both/scoring/summary.json not found" in err
     assert fs_table2.main([*args[:2], "--model", "spatial"]) == 1
     assert "expected TAG=LABEL" in capsys.readouterr().err
+
+
+def test_format_mean_se_cells():
+    """The one formatter of every results table's ``mean ± s.e.`` cells."""
+    assert format_mean_se(4.356, 0.2249) == "4.36 ± 0.22"
+    assert format_mean_se(-0.27, 0.09, fmt="+.2f") == "-0.27 ± 0.09"
+    assert format_mean_se(0.22, 0.26, fmt="+.2f") == "+0.22 ± 0.26"
+    assert format_mean_se(1.5, math.nan) == "1.50"          # one value: no standard error
+    assert format_mean_se(math.nan, math.nan) == "n/a"
+    assert format_mean_se(math.nan, 0.1, missing="-") == "-"

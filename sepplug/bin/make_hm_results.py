@@ -26,7 +26,6 @@ dm's seed mean for a ``_<n>seeds`` model over the same seeds),
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 from collections.abc import Sequence
@@ -38,6 +37,7 @@ from sepplug.bin.make_results import environment, read_per_utt
 from sepplug.utils.atomic import atomic_write_text
 from sepplug.utils.results_table import (
     ResultRow,
+    format_mean_se,
     mean_stderr,
     read_family,
     read_summary,
@@ -82,7 +82,7 @@ def _cell(values: np.ndarray) -> str:
     n, mean, stderr = mean_stderr(values)
     if n == 0:
         return "-"
-    return f"{mean:.2f} ± {stderr:.2f}" if not math.isnan(stderr) else f"{mean:.2f}"
+    return format_mean_se(mean, stderr)
 
 
 def seed_of(tag: str, family: str) -> int | None:

@@ -23,6 +23,7 @@ from sepplug.bin.make_results import environment
 from sepplug.utils.atomic import atomic_write_text
 from sepplug.utils.results_table import (
     ResultRow,
+    format_mean_se,
     mean_stderr,
     read_family,
     results_tool_parser,
@@ -214,7 +215,7 @@ def paired_msi_difference(scores: dict[str, list[float | None]],
 def _signed(n: int, mean: float, stderr: float) -> str:
     if n == 0 or math.isnan(mean):
         return "n/a"
-    return f"{mean:+.2f} ± {stderr:.2f} ({n})" if not math.isnan(stderr) else f"{mean:+.2f} ({n})"
+    return f"{format_mean_se(mean, stderr, fmt='+.2f')} ({n})"
 
 
 def _ratio(value: float | None, reference: float | None) -> str:

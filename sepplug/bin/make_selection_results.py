@@ -49,6 +49,7 @@ from sepplug.bin.make_results import environment, read_per_utt
 from sepplug.utils.atomic import atomic_save_figure, atomic_write_text
 from sepplug.utils.results_table import (
     ResultRow,
+    format_mean_se,
     mean_stderr,
     read_family,
     results_tool_parser,
@@ -142,7 +143,7 @@ def read_selection(path: Path, scores: dict, utts: dict, subset: str) -> Selecti
 
 def _cell(values: np.ndarray) -> str:
     n, mean, stderr = mean_stderr(values)
-    return "-" if n == 0 else f"{mean:.2f} ± {stderr:.2f}"
+    return "-" if n == 0 else format_mean_se(mean, stderr)
 
 
 def pearson(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:

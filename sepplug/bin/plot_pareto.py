@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sepplug.utils.atomic import atomic_save_figure, atomic_write_text
-from sepplug.utils.results_table import mean_stderr
+from sepplug.utils.results_table import format_mean_se, mean_stderr
 
 FAMILIES = ("erm", "oracle_re", "feabase", "oracle_data")
 STYLE = {"erm": ("k", "o"), "oracle_re": ("tab:blue", "s"), "feabase": ("tab:red", "*"),
@@ -127,9 +127,7 @@ def table(points: list[dict], baseline: str | None = None) -> str:
     """Markdown table; ``± x`` is the standard error over utterances when known. With a
     ``baseline`` tag, also each model's paired difference to it (mean ± standard error)."""
     def cell(value: float, se: float, fmt: str = ".2f") -> str:
-        if value != value:
-            return "n/a"
-        return f"{value:{fmt}}" + ("" if se != se else f" ± {se:.2f}")
+        return format_mean_se(value, se, fmt=fmt)
 
     base = next((p for p in points if p["tag"] == baseline), None)
     head = "|model|family|test_easy SI-SDRi|test_hard SI-SDRi|"

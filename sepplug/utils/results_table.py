@@ -49,6 +49,17 @@ def mean_stderr(values: Sequence[float]) -> tuple[int, float, float]:
     return int(x.size), float(x.mean()), stderr
 
 
+def format_mean_se(mean: float, stderr: float, *, fmt: str = ".2f",
+                   missing: str = "n/a") -> str:
+    """A results-table cell ``mean ± stderr`` (``fmt`` for the mean, e.g. ``+.2f`` for
+    differences); the mean alone when the standard error is nan (one value), ``missing``
+    when the mean is nan (no value)."""
+    if math.isnan(mean):
+        return missing
+    text = f"{mean:{fmt}}"
+    return text if math.isnan(stderr) else f"{text} ± {stderr:.2f}"
+
+
 def row_from_values(model: str, family: str, subset: str, metric: str,
                     values: Sequence[float]) -> ResultRow:
     n, mean, stderr = mean_stderr(values)

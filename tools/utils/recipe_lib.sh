@@ -6,12 +6,26 @@ die() { _log_at "${BASH_LINENO[0]}" "ERROR: $*" >&2; exit 1; }
 # Stage done markers: done_mark DIR NAME / is_done DIR NAME
 done_mark() { mkdir -p "$1" && touch "$1/.done.$2"; }
 is_done() { [ -f "$1/.done.$2" ]; }
-# Markers of work made from a file (e.g. audio made by a model): done_mark_for DIR NAME FILE
-# records FILE's checksum; is_done_for DIR NAME FILE holds only while FILE is unchanged, so a
-# retrained model redoes what the old one made. A plain done_mark marker does not count.
-done_mark_for() { mkdir -p "$1" && cksum <"$3" >"$1/.done.$2"; }
+# Markers of work made from files (e.g. audio made by a model from a data set):
+# done_mark_for DIR NAME FILE... records each FILE's checksum; is_done_for DIR NAME FILE...
+# holds only while every FILE is unchanged (and present), so a retrained model or a
+# regenerated input redoes what the old one made. A plain done_mark marker does not count.
+_checksums() {
+    local f
+    for f in "$@"; do [ -f "$f" ] || return 1; cksum <"$f"; done  # one line per file
+}
+done_mark_for() {
+    local dir=$1 name=$2; shift 2
+    mkdir -p "$dir" || return 1
+    if _checksums "$@" >"$dir/.done.$name.tmp"; then
+        mv "$dir/.done.$name.tmp" "$dir/.done.$name"
+    else
+        rm -f "$dir/.done.$name.tmp"; return 1
+    fi
+}
 is_done_for() {
-    [ -s "$1/.done.$2" ] && [ -f "$3" ] && [ "$(cksum <"$3")" = "$(cat "$1/.done.$2")" ]
+    local dir=$1 name=$2 now; shift 2
+    [ -s "$dir/.done.$name" ] && now=$(_checksums "$@") && [ "$now" = "$(cat "$dir/.done.$name")" ]
 }
 # side_by_side JOBS LOGDIR FUNC NAME...: run "FUNC NAME" for every NAME, at most JOBS at once,
 # each logged to LOGDIR/run.NAME.log (JOBS <= 1: one after another, on this terminal); dies

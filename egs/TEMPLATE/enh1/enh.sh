@@ -16,7 +16,9 @@
 #
 # Every stage leaves a done marker and is skipped when it is there; a killed stage reruns
 # (outputs are written under temp names, then renamed; training resumes from its last
-# checkpoint).
+# checkpoint). Markers of work made from something that can change hold what it was made
+# from: stage 1's the data options (asking for others on the same --datadir is an error),
+# stages 4 and 6 the checksums of the model and data they used (a retrained model redoes them).
 set -euo pipefail
 # The whole script is one compound command, so bash parses it before running it:
 # editing enh.sh while a long stage runs cannot derail the running instance.
@@ -104,7 +106,15 @@ data_args() {  # $1 train|valid, $2 data dir: ESPnet --*_data_path_and_name_and_
 
 # ---- stage 1: data ---------------------------------------------------------
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
+    # What the data are made from; the marker keeps it, so data made with other options
+    # are not taken for these (and stage 6 redoes its outputs when the data are remade).
+    data_opts=$(echo "fs=$fs corpus=${VCTK:-embedded:$corpus_dir} corpus_opts=$corpus_opts" \
+                     "local_data_opts=$local_data_opts" | tr -s '[:space:]' ' ' | sed 's/ $//')
     if is_done "$datadir" data_$fs; then
+        made_with=$(sed -n 's/^options: //p' "$datadir/.done.data_$fs")
+        [ -z "$made_with" ] || [ "$made_with" = "$data_opts" ] \
+            || die "stage 1: $datadir was made with '$made_with', not with '$data_opts' as" \
+                   "asked: remove $datadir (and the models trained on it) or give another --datadir"
         log "stage 1: $datadir already complete, skipped"
     else
         if [ -z "$VCTK" ]; then
@@ -121,7 +131,8 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
         # shellcheck disable=SC2086
         local/data.sh "$corpus" "$fs_hz" "$nj" "$datadir" $local_data_opts \
             || die "stage 1: local/data.sh failed"
-        done_mark "$datadir" data_$fs
+        printf 'options: %s\nmade: %s\n' "$data_opts" "$(date '+%Y-%m-%dT%H:%M:%S')" \
+            >"$datadir/.done.data_$fs.tmp" && mv "$datadir/.done.data_$fs.tmp" "$datadir/.done.data_$fs"
     fi
 fi
 
@@ -281,8 +292,17 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
     [ -f "$enh_exp/family" ] || echo "$family" >"$enh_exp/family"
     for s in $test_sets; do
         out=$enh_exp/enhanced_$s
-        if is_done "$out" score; then log "stage 6: $out already scored, skipped"; continue; fi
-        if ! is_done "$out" separate; then
+        # The separated audio holds while the model and the test set are the ones it was made
+        # from: a retrained (or further trained) model, remade data or a retrained FS model
+        # (the fs_apply marker of an FS-transformed set) redoes it, and its scores with it.
+        made_from=("$model" "$(input_dir "$s")/wav.scp")
+        for marker in "$datadir/.done.data_$fs" "$datadir/$s"/.done.*; do
+            [ -f "$marker" ] && made_from+=("$marker")
+        done
+        if is_done_for "$out" separate "${made_from[@]}" && is_done "$out" score; then
+            log "stage 6: $out already scored, skipped"; continue
+        fi
+        if ! is_done_for "$out" separate "${made_from[@]}"; then
             log "stage 6: separate $s with $model"
             rm -rf "$out.tmp"; mkdir -p "$out.tmp/logdir"
             ${decode_cmd} "$out.tmp/logdir/inference.log" ${python} -m sepplug.bin.enh_inference \
@@ -293,7 +313,7 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
                 || die "stage 6: inference failed: see $out.tmp/logdir/inference.log"
             # ESPnet's scp files name wavs under the output dir: point them at the final place.
             sed -i "s#$out.tmp/#$out/#g" "$out.tmp"/spk*.scp
-            rm -rf "$out" && mv "$out.tmp" "$out" && done_mark "$out" separate
+            rm -rf "$out" && mv "$out.tmp" "$out" && done_mark_for "$out" separate "${made_from[@]}"
         fi
         inf_args=()
         while IFS= read -r scp; do inf_args+=(--inf_scp "$scp"); done \
