@@ -20,9 +20,9 @@ def register():
     :class:`sepplug.registry.RegistryState`. ``import sepplug`` alone stays light: ESPnet
     is imported here, not at import time.
     """
-    from sepplug.utils.offline import prepare_offline_nltk
+    from sepplug.utils.offline import prepare_espnet_import
 
-    prepare_offline_nltk()  # before ESPnet's first import (see sepplug.utils.offline)
+    prepare_espnet_import()  # before ESPnet's first import (see sepplug.utils.offline)
     from sepplug.registry import register_all
 
     return register_all()

@@ -28,9 +28,9 @@ def main(argv: Sequence[str]) -> int:
         print(f"sepplug bench: unknown benchmark '{name}' (available: {', '.join(benches)}); "
               f"benchmarks live in {BENCH_DIR} (a source checkout)", file=sys.stderr)
         return 2
-    from sepplug.utils.offline import prepare_offline_nltk
+    from sepplug.utils.offline import prepare_espnet_import
 
-    prepare_offline_nltk()  # benchmarks that build ESPnet models import g2p_en (nltk)
+    prepare_espnet_import()  # benchmarks that build ESPnet models import g2p_en (nltk)
     sys.argv = [str(benches[name]), *rest]
     runpy.run_path(str(benches[name]), run_name="__main__")
     return 0

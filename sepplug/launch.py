@@ -16,7 +16,7 @@ import runpy
 import sys
 from collections.abc import Sequence
 
-from sepplug.utils.offline import prepare_offline_nltk
+from sepplug.utils.offline import prepare_espnet_import
 
 
 def run_tool(module_name: str, argv: Sequence[str]) -> None:
@@ -25,7 +25,7 @@ def run_tool(module_name: str, argv: Sequence[str]) -> None:
     The plugins are registered (a ~10 s import) only for tools that use ESPnet's enh task;
     ESPnet's other tools (``aggregate_stats_dirs``, ``launch``, ...) start at once.
     """
-    prepare_offline_nltk()
+    prepare_espnet_import()
     module = importlib.import_module(module_name)
     if "espnet2.tasks.enh" in sys.modules:
         from sepplug.tasks.enh import SepplugEnhancementTask

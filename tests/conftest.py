@@ -1,5 +1,5 @@
 """Test-session settings: ESPnet imports stay offline and quiet (see sepplug.utils.offline)."""
 
-from sepplug.utils.offline import prepare_offline_nltk
+from sepplug.utils.offline import prepare_espnet_import
 
-prepare_offline_nltk()
+prepare_espnet_import()

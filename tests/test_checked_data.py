@@ -1,8 +1,10 @@
-"""The training data path refuses bad audio; ESPnet imports print no nltk download errors."""
+"""The training data path refuses bad audio; ESPnet imports print no nltk download errors and
+skip the text modules the enh task does not use."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -102,3 +104,53 @@ def test_launcher_prints_no_nltk_download_errors(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "mc_dprnn" in proc.stdout
     assert "nltk_data" not in proc.stdout + proc.stderr
+
+
+def _run_python(code: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
+
+
+def test_deferred_module_imports_on_first_name(tmp_path):
+    """A deferred top-level module and package submodule run only when a name is read."""
+    (tmp_path / "fakemod.py").write_text("open('log', 'a').write('fakemod ')\nX = 1\n")
+    (tmp_path / "fakepkg").mkdir()
+    (tmp_path / "fakepkg" / "__init__.py").write_text("from . import slow\n")
+    (tmp_path / "fakepkg" / "slow.py").write_text("open('log', 'a').write('slow ')\nVALUE = 42\n")
+    (tmp_path / "log").write_text("")
+    code = """
+import sys
+sys.path.insert(0, ".")
+from sepplug.utils.offline import defer_unused_imports
+deferred = defer_unused_imports(("fakemod", "fakepkg.slow", "not_installed"))
+assert deferred == ["fakemod", "fakepkg.slow"], deferred
+import fakemod, fakepkg.slow
+from fakepkg import slow
+assert open("log").read() == "", open("log").read()
+assert slow.VALUE == 42 and fakepkg.slow.VALUE == 42
+assert open("log").read() == "slow ", open("log").read()
+assert fakemod.X == 1 and type(sys.modules["fakemod"]).__name__ == "module"
+assert open("log").read() == "slow fakemod "
+assert defer_unused_imports(("fakemod",)) == []   # imported already: left alone
+"""
+    proc = _run_python(code, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_espnet_enh_import_skips_unused_text_modules():
+    """After prepare_espnet_import, ESPnet's enh task starts without g2p_en, nltk and
+    inflect, and a text cleaner that needs them still works when asked for."""
+    code = """
+import json, sys
+from sepplug.utils.offline import prepare_espnet_import
+prepare_espnet_import()
+import espnet2.tasks.enh
+loaded = [m for m in ("g2p_en.g2p", "nltk", "inflect") if m in sys.modules]
+from espnet2.text.cleaner import TextCleaner
+print(json.dumps([loaded, TextCleaner("tacotron")("Dr. Smith, 12 cats")]))
+"""
+    proc = _run_python(code)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    loaded, cleaned = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert loaded == []
+    assert cleaned == "DOCTOR SMITH, TWELVE CATS"

@@ -34,13 +34,13 @@ import numpy as np
 import yaml
 
 from sepplug.data.kaldi_dir import read_table
-from sepplug.utils.offline import prepare_offline_nltk
+from sepplug.utils.offline import prepare_espnet_import
 
 
 def check(config: dict[str, Any], examples: int = 8, epochs: int = 2) -> dict[str, Any]:
     """Mix the first ``examples`` training examples once per epoch; return the report
     (``problems`` empty when dynamic mixing works)."""
-    prepare_offline_nltk()  # before ESPnet's imports pull in g2p_en (see sepplug.utils.offline)
+    prepare_espnet_import()  # before ESPnet's imports pull in g2p_en (see sepplug.utils.offline)
     from espnet2.train.dataset import ESPnetDataset
     from espnet2.train.preprocessor import DynamicMixingPreprocessor
 

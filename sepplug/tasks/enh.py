@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from sepplug.utils.offline import prepare_offline_nltk
+from sepplug.utils.offline import prepare_espnet_import
 
-prepare_offline_nltk()  # before ESPnet's import pulls in g2p_en (see sepplug.utils.offline)
+prepare_espnet_import()  # before ESPnet's import pulls in g2p_en (see sepplug.utils.offline)
 
 from espnet2.tasks.enh import EnhancementTask, preprocessor_choices  # noqa: E402
 from espnet2.train.preprocessor import DynamicMixingPreprocessor  # noqa: E402
