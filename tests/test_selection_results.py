@@ -92,6 +92,11 @@ def test_learning_curves_from_espnet_logs(tmp_path):
     (exp / "train.log.1").write_text(line.format(e=1, t=5.0, v=6.0))  # the killed run's part
     (exp / "train.log").write_text("The training was resumed\n" + line.format(e=2, t=4.0, v=5.5))
     assert plot_learning_curves.read_curves(exp)["valid/loss"] == {1: 6.0, 2: 5.5}
+    continued = tmp_path / "enh_x_e3"  # local/continue_training.sh: the source's log kept aside
+    continued.mkdir()
+    (continued / "train.first_part.log").write_text(line.format(e=1, t=5.0, v=6.0))
+    (continued / "train.log").write_text(line.format(e=2, t=4.0, v=5.5))
+    assert plot_learning_curves.read_curves(continued)["valid/loss"] == {1: 6.0, 2: 5.5}
     out = tmp_path / "lc.png"
     assert plot_learning_curves.main(["--exp", str(exp), "--stat", "train/loss", "--out",
                                       str(out)]) == 0

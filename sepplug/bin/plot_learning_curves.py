@@ -5,8 +5,10 @@
 
 ESPnet's trainer logs one ``<N>epoch results: [train] k=v, ... [valid] k=v, ...`` line per
 epoch in ``<exp>/train.log`` (a resumed run keeps the earlier part as ``train.log.<n>``
-here, see enh.sh); every ``--stat SECTION/KEY`` of every ``--exp`` becomes one curve
-against the epoch, and the same numbers go to a TSV beside the PNG (``exp stat epoch value``).
+here, see enh.sh, and a continued one as ``train.first_part.log``, see the SpatialVCTK
+recipe's ``local/continue_training.sh``); every ``--stat SECTION/KEY`` of every ``--exp``
+becomes one curve against the epoch, and the same numbers go to a TSV beside the PNG
+(``exp stat epoch value``).
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ SECTION = re.compile(r"\[(\w+)\] ([^[]*)")
 
 
 def read_curves(exp: Path) -> dict[str, dict[int, float]]:
-    """``"section/key" -> {epoch: value}`` from every ``train.log*`` of ``exp``."""
+    """``"section/key" -> {epoch: value}`` from every ``train.log*`` and ``train.*.log``
+    of ``exp``."""
     curves: dict[str, dict[int, float]] = {}
-    for log in sorted(exp.glob("train.log*")):
+    for log in sorted({*exp.glob("train.log*"), *exp.glob("train.*.log")}):
         for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
             match = EPOCH_LINE.search(line)
             if not match:
