@@ -270,20 +270,9 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
 fi
 
 # The checkpoint stage 6 uses.
-model_file() {
-    [ -f "$enh_exp/config.yaml" ] \
-        || die "checkpoint of $enh_exp missing (no config.yaml): run stage 5"
-    local name=$inference_model
-    if [ "$name" = auto ]; then
-        name=$(${python} -c 'import sys, yaml
-c = yaml.safe_load(open(sys.argv[1])) or {}
-best = (c.get("best_model_criterion") or [["valid", "loss", "min"]])[0]
-print(f"{best[0]}.{best[1]}.best.pth")' "$enh_exp/config.yaml") \
-            || die "cannot read best_model_criterion of $enh_exp/config.yaml"
-    fi
-    [ -f "$enh_exp/$name" ] \
-        || die "checkpoint $enh_exp/$name missing: run stage 5 (or set --inference_model)"
-    echo "$enh_exp/$name"
+model_file() {  # auto: the first best_model_criterion ESPnet wrote, else valid.loss.best.pth
+    ${python} -m sepplug.bin.pick_checkpoint --exp_dir "$enh_exp" --name "$inference_model" \
+        || die "checkpoint $enh_exp/$inference_model missing: run stage 5 (or set --inference_model)"
 }
 
 # ---- stage 6: inference, scoring, RESULTS.md + results/summary.tsv ------------------
