@@ -14,6 +14,11 @@ inflect) are most of the time ``import espnet2.tasks.enh`` takes, in every ESPne
 recipe starts, and the enhancement task never touches them. Each is registered as a
 stand-in module: ``import g2p_en`` returns at once, and the real import runs when one of
 its names is first read (``g2p_en.G2p``, should a tokenizer need it).
+
+:func:`quiet_third_party_future_warnings` hides the FutureWarnings that ESPnet's import and
+run raise from third-party code (e.g. ESPnet's own ``torch.cuda.amp.autocast`` decorators):
+nothing a sepplug user can act on. The filter is by module: a FutureWarning that sepplug's
+own code (or a script's ``__main__``) triggers is still shown.
 """
 
 from __future__ import annotations
@@ -21,8 +26,10 @@ from __future__ import annotations
 import importlib.machinery
 import importlib.util
 import os
+import re
 import sys
 import types
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -32,6 +39,22 @@ G2P_EN_RESOURCES = ("taggers/averaged_perceptron_tagger_eng.zip", "corpora/cmudi
 # espnet2.text.phoneme_tokenizer, and tacotron_cleaner.cleaners (with inflect, ~6 s alone)
 # through espnet2.text.cleaner.
 LAZY_MODULES = ("g2p_en", "tacotron_cleaner.cleaners")
+# Packages whose own FutureWarnings are hidden (the module a warning is attributed to, i.e.
+# the caller of the deprecated API, is matched): ESPnet and what its enh task runs on.
+QUIET_FUTURE_WARNING_PACKAGES = (
+    "espnet",
+    "espnet2",
+    "torch",
+    "torchaudio",
+    "torch_complex",
+    "librosa",
+    "numba",
+    "typeguard",
+    "ci_sdr",
+    "fast_bss_eval",
+    "asteroid_filterbanks",
+    "pyroomacoustics",
+)
 
 
 def offline_nltk_dir() -> Path:
@@ -115,7 +138,17 @@ def defer_unused_imports(names: tuple[str, ...] = LAZY_MODULES) -> list[str]:
     return deferred
 
 
+def quiet_third_party_future_warnings(
+    packages: tuple[str, ...] = QUIET_FUTURE_WARNING_PACKAGES,
+) -> None:
+    """Ignore FutureWarnings attributed to a module of ``packages`` (and only those)."""
+    names = "|".join(re.escape(p) for p in packages)
+    warnings.filterwarnings("ignore", category=FutureWarning, module=rf"(?:{names})(?:\.|$)")
+
+
 def prepare_espnet_import() -> None:
-    """Offline nltk stand-ins and lazy unused modules, before ESPnet is first imported."""
+    """Offline nltk stand-ins, lazy unused modules and quiet third-party FutureWarnings,
+    before ESPnet is first imported."""
     prepare_offline_nltk()
     defer_unused_imports()
+    quiet_third_party_future_warnings()
