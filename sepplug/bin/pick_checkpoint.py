@@ -31,15 +31,17 @@ class CheckpointError(Exception):
 
 
 def reported_keys(exp_dir: Path, phase: str) -> set[str] | None:
-    """The stat names ESPnet logged for ``phase`` in the exp dir's train logs (None: no log)."""
+    """The stats ESPnet's per-epoch results in the exp dir's train logs hold for ``phase``
+    (None: no log)."""
     logs = sorted(exp_dir.glob("train.log*"))
     if not logs:
         return None
     keys: set[str] = set()
     for log in logs:
-        text = log.read_text(errors="replace")
-        for part in re.findall(rf"\[{re.escape(phase)}\]([^\[]*)", text):
-            keys.update(re.findall(r"(\w+)=", part))
+        for line in log.read_text(errors="replace").splitlines():
+            if "epoch results:" in line:  # "3epoch results: [train] loss=.., [valid] .."
+                for part in re.findall(rf"\[{re.escape(phase)}\]([^\[]*)", line):
+                    keys.update(re.findall(r"(\w+)=", part))
     return keys
 
 
