@@ -65,3 +65,80 @@ def test_single_file_marker_is_a_plain_checksum(tmp_path):
     (tmp_path / "model.pth").write_bytes(b"model")
     script = "mkdir out; cksum <model.pth >out/.done.fs_apply; is_done_for out fs_apply model.pth"
     assert _bash(script, tmp_path).returncode == 0
+
+
+def test_recipe_options_split_own_shared_and_passed(tmp_path):
+    """run.sh's option loop: own options set variables only, shared ones set and pass on,
+    the rest pass on in order (dashes in names read as underscores)."""
+    script = """
+    stage=1 jobs=2 expdir=exp
+    recipe_options "stage jobs" "expdir" --stage 5 --enh-args "--max_epoch 2" \\
+        --jobs 3 --expdir /x --fs 16k
+    echo "stage=$stage jobs=$jobs expdir=$expdir"
+    printf '<%s>' "${passed[@]}"; echo
+    """
+    result = _bash(script, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "stage=5 jobs=3 expdir=/x",
+        "<--enh-args><--max_epoch 2><--expdir></x><--fs><16k>"]
+
+
+def test_recipe_options_refuse_a_missing_value_and_a_stray_word(tmp_path):
+    missing = _bash('stage=1; recipe_options stage "" --stage 2 --fs', tmp_path)
+    assert missing.returncode == 1 and "option --fs needs a value" in missing.stderr
+    stray = _bash('stage=1; recipe_options stage "" oops 1', tmp_path)
+    assert stray.returncode == 1 and "unexpected argument 'oops'" in stray.stderr
+
+
+def test_check_stages(tmp_path):
+    assert _bash("check_stages 1 6 && check_stages 6 6 2", tmp_path).returncode == 0
+    for args, message in (("6 5", "beyond --stop-stage 5"), ("x 5", "stage numbers"),
+                          ("1 6 0", "--jobs '0'"), ("1 6 two", "--jobs 'two'")):
+        result = _bash(f"check_stages {args}", tmp_path)
+        assert result.returncode == 1 and message in result.stderr, (args, result.stderr)
+
+
+def test_side_by_side_logs_each_run_and_fails_with_any(tmp_path):
+    script = """
+    job() { echo "did $1"; [ "$1" != bad ]; }
+    side_by_side 2 logs job a b c
+    cat logs/run.a.log logs/run.c.log
+    side_by_side --echo 2 logs job d e
+    side_by_side 2 logs job f bad
+    echo not reached
+    """
+    result = _bash(script, tmp_path)
+    assert result.returncode == 1
+    said = [line for line in result.stdout.splitlines() if ": started (log: logs/" not in line]
+    assert said == ["did a", "did c", "[d] did d", "[e] did e"]
+    assert "did bad" in result.stderr and "failed: see logs/run.*.log" in result.stderr
+
+
+def test_side_by_side_one_job_runs_on_this_terminal(tmp_path):
+    """One job (or one name, whatever JOBS says) runs in this shell, without a log file."""
+    result = _bash("job() { echo \"did $1\"; }; side_by_side 1 logs job a b; "
+                   "side_by_side 4 logs job c; [ ! -e logs ]", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "did a\ndid b\ndid c\n"
+
+
+def test_run_models_runs_the_shared_stages_once_then_each_model(tmp_path):
+    script = """
+    step() { echo "[$1] $2-$3"; }
+    run_models 1 logs 1 6 4 step m1 m2; echo --
+    run_models 1 logs 5 6 4 step m1 m2; echo --
+    run_models 1 logs 2 3 4 step m1 m2; echo --
+    run_models 1 logs 7 6 4 step m1 m2; echo --
+    run_models 2 logs 1 1 1 step m1 m2
+    """
+    result = _bash(script, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("--\n") == [
+        "[] 1-4\n[m1] 5-6\n[m2] 5-6\n", "[m1] 5-6\n[m2] 5-6\n", "[] 2-3\n", "", "[] 1-1\n"]
+
+
+def test_model_input_dir(tmp_path):
+    result = _bash("model_input_dir data dump all 0 test; model_input_dir data dump ref 2 dev",
+                   tmp_path)
+    assert result.stdout == "data/test\ndump/raw/dev_ch2\n"

@@ -1,7 +1,7 @@
-# Checks shared by the recipes' CI smoke runs (run_ci.sh), sourced:  . utils/recipe_ci.sh
+# Checks shared by the recipes' CI smoke runs (local/ci_smoke.sh), sourced:  . utils/recipe_ci.sh
 # Each one fails the run with a message naming what is wrong.
 
-ci_fail() { echo "run_ci.sh: $*" >&2; exit 1; }
+ci_fail() { echo "$(basename "$0"): $*" >&2; exit 1; }
 
 # ci_workdir PREFIX: a temp dir in $work, removed when the script exits.
 ci_workdir() {

@@ -7,18 +7,32 @@
 #                 then the recipe's hook  local/data.sh CORPUS FS_HZ NJ DATADIR [local_data_opts]
 #   2 validate    sepplug validate-data on every set (+ hook local/check_data.sh SET DIR when
 #                 the recipe has one); reference-mic copies for 1-channel models
-#   3 augmentor   FEABASE feature-suppression model (skipped without --fs_config)
-#   4 lists       training list of the variant: erm | oracle_data | oracle_re:<w> | feabase
+#   3 augment     the recipe's hook, when it has an executable one (else skipped):
+#                   local/augment.sh --datadir D --dumpdir U --expdir E --train_set T
+#                                    --valid_set V [local_train_opts]
+#                 work made from the data dirs once for every model (e.g. a model that
+#                 transforms training data)
+#   4 train data  the training data of --train_variant: erm, the training set as it is;
+#                 any other variant is the recipe's, from its hook
+#                   local/train_data.sh --variant V --make true|false --out FILE --datadir D
+#                     --dumpdir U --expdir E --train_set T --input_channels all|ref
+#                     --ref_channel N [local_train_opts]
+#                 which writes FILE: line 1 the training data dir, then the variant's extra
+#                 enh_train arguments, one a line; --make true (stage 4 runs) also makes that
+#                 dir, false (it does not) only names it for stage 5
 #   5 train       ESPnet --collect_stats (shape files, shared by runs on one list), then
-#                 training through sepplug.bin.enh_train (ESPnet's trainer, --resume)
+#                 training through sepplug.bin.enh_train (ESPnet's trainer, --resume) on
+#                 stage 4's dir with its extra arguments
 #   6 score       inference, --scoring_tool per test set, --results_tool: exp/RESULTS.md
 #                 and exp/results/summary.tsv (results as data)
 #
-# Every stage leaves a done marker and is skipped when it is there; a killed stage reruns
-# (outputs are written under temp names, then renamed; training resumes from its last
-# checkpoint). Markers of work made from something that can change hold what it was made
-# from: stage 1's the data options (asking for others on the same --datadir is an error),
-# stages 4 and 6 the checksums of the model and data they used (a retrained model redoes them).
+# Every stage leaves a done marker and is skipped when it is there (hooks keep their own,
+# with utils/recipe_lib.sh); a killed stage reruns (outputs are written under temp names,
+# then renamed; training resumes from its last checkpoint). Markers of work made from
+# something that can change hold what it was made from: stage 1's the data options (asking
+# for others on the same --datadir is an error), stage 6's (and a hook's, e.g. a transformed
+# training set's) the checksums of the model and data used (a retrained model redoes them).
+# Hooks run in the recipe dir with enh.sh's --python as $python in their environment.
 set -euo pipefail
 # The whole script is one compound command, so bash parses it before running it:
 # editing enh.sh while a long stage runs cannot derail the running instance.
@@ -46,9 +60,8 @@ ref_num=2                  # reference sources in the training data (spk1..N.scp
 input_channels=all         # all: the data's mixture; ref: reference mic only (1-ch models)
 ref_channel=0
 validate_opts=""           # extra options of validate-data (e.g. --channels 1)
-train_variant=erm          # erm | oracle_data | oracle_re:easy=1,hard=4,both=1 | feabase
-fs_config=""               # FEABASE feature-suppression config (stage 3)
-fs_tag=fs_steer
+train_variant=erm          # erm (the training set as it is) or a variant of local/train_data.sh
+local_train_opts=""        # options of the recipe's local/augment.sh and local/train_data.sh
 inference_model=auto       # auto: <best_model_criterion[0]>.best.pth of the model's config
 normalize_output_wav=true  # false keeps output levels (activity / over-separation scoring)
 scoring_tool=sepplug.bin.score_separation  # --data_dir --inf_scp.. --ref_channel --out_dir
@@ -62,8 +75,8 @@ results_title="sepplug"
 help_message="Usage: $0 --enh_config YAML [--stage N] [--stop_stage N] [--nj N] [--ngpu N]
   [--fs 8k|16k] [--local_data_opts OPTS] [--corpus_opts OPTS] [--enh_args ARGS]
   [--enh_tag TAG] [--family NAME] [--input_channels all|ref]
-  [--train_variant erm|oracle_data|oracle_re:easy=W,hard=W,both=W|feabase]
-  [--fs_config YAML] [--inference_model FILE|auto] [--test_sets 'A B']
+  [--train_variant erm|VARIANT] [--local_train_opts OPTS]
+  [--inference_model FILE|auto] [--test_sets 'A B']
   [--scoring_tool MODULE] [--results_tool MODULE] [--datadir DIR] [--expdir DIR]
 (see the header of $0 for the stages and the rest)"
 
@@ -82,19 +95,15 @@ case "$input_channels" in all|ref) ;; *) die "--input_channels must be all or re
 if [ -z "$enh_tag" ]; then
     enh_tag=$(basename "${enh_config}" .yaml)_${train_variant//[:=,]/_}
 fi
-if [ -z "$family" ]; then   # erm / erm_1ch / oracle_data / oracle_re / feabase
+if [ -z "$family" ]; then   # the variant's name before any ':' (erm, ...), + _1ch for ref-mic models
     family=${train_variant%%:*}
     [ "$input_channels" = ref ] && family+=_1ch
 fi
 enh_exp=$expdir/enh_$enh_tag
-fs_exp=$expdir/$fs_tag
-fs_dir=$dumpdir/raw/${train_set}_${fs_tag}   # FS-transformed D_both of the training set
 mkdir -p "$expdir"
 
 # The data dir a model reads for set $1 (ref-mic copy for 1-channel models).
-input_dir() {
-    if [ "$input_channels" = ref ]; then echo "$dumpdir/raw/$1_ch${ref_channel}"; else echo "$datadir/$1"; fi
-}
+input_dir() { model_input_dir "$datadir" "$dumpdir" "$input_channels" "$ref_channel" "$1"; }
 
 data_args() {  # $1 train|valid, $2 data dir: ESPnet --*_data_path_and_name_and_type args
     echo "--$1_data_path_and_name_and_type $2/wav.scp,speech_mix,sound"
@@ -156,58 +165,41 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
     log "stage 2: data dirs valid"
 fi
 
-# ---- stage 3: FEABASE feature-suppression model -------------------------------
+# ---- stage 3: the recipe's augmentation hook -------------------------------------
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
-    if [ -z "$fs_config" ]; then
-        log "stage 3: no --fs_config: this configuration uses no feature suppression, skipped"
-    elif is_done "$fs_exp" fs_train; then
-        log "stage 3: $fs_exp already trained, skipped"
+    if [ -x local/augment.sh ]; then
+        # shellcheck disable=SC2086
+        python=$python local/augment.sh --datadir "$datadir" --dumpdir "$dumpdir" \
+            --expdir "$expdir" --train_set "$train_set" --valid_set "$valid_set" $local_train_opts \
+            || die "stage 3: local/augment.sh failed"
     else
-        log "stage 3: train the feature-suppression CycleGAN ($fs_config) -> $fs_exp"
-        ${cuda_cmd} "$fs_exp/fs_train.log" ${python} -m sepplug.bin.fs_train \
-            --train_dir "$datadir/$train_set" --valid_dir "$datadir/$valid_set" \
-            --out_dir "$fs_exp" --config "$fs_config" --resume \
-            || die "stage 3 failed: see $fs_exp/fs_train.log"
-        done_mark "$fs_exp" fs_train
+        log "stage 3: the recipe has no local/augment.sh, skipped"
     fi
 fi
 
-# ---- stage 4: training list of the variant ------------------------------------
-train_dir=$(input_dir "$train_set")
-case "$train_variant" in
-    erm|feabase) ;;
-    oracle_data) train_dir=$dumpdir/raw/${train_set}_oracle_data_${input_channels} ;;
-    oracle_re:*) train_dir=$dumpdir/raw/${train_set}_re_${train_variant#oracle_re:}_${input_channels}
-                 train_dir=${train_dir//[=,]/_} ;;
-    *) die "unknown --train_variant '$train_variant'" ;;
-esac
+# ---- stage 4: training data of the variant (hook local/train_data.sh) ----------------
+train_dir=$(input_dir "$train_set")   # erm: the training set as it is
+train_extra=()                        # the variant's extra enh_train arguments
+if [ "$train_variant" != erm ]; then
+    # Named even when stage 4 does not run: stage 5 trains on the variant's dir.
+    [ -x local/train_data.sh ] \
+        || die "--train_variant $train_variant: the recipe has no local/train_data.sh (only erm)"
+    make=false
+    if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then make=true; fi
+    spec=$(mktemp "${TMPDIR:-/tmp}/train_data.XXXXXX")
+    # shellcheck disable=SC2086
+    python=$python local/train_data.sh --variant "$train_variant" --make "$make" --out "$spec" \
+        --datadir "$datadir" --dumpdir "$dumpdir" --expdir "$expdir" --train_set "$train_set" \
+        --input_channels "$input_channels" --ref_channel "$ref_channel" $local_train_opts \
+        || { rm -f "$spec"; die "stage 4: local/train_data.sh failed (--train_variant $train_variant)"; }
+    { read -r train_dir && mapfile -t train_extra; } <"$spec" \
+        || { rm -f "$spec"; die "stage 4: local/train_data.sh named no training dir"; }
+    rm -f "$spec"
+elif [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
+    log "stage 4: ERM trains on $train_dir as it is"
+fi
 # Shape files depend only on the training list: runs on the same list share them.
 stats_dir=$expdir/enh_stats_${fs}_$(basename "$train_dir")
-if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
-    case "$train_variant" in
-        erm) log "stage 4: ERM trains on $train_dir as it is" ;;
-        oracle_data)
-            is_done "$train_dir" list || ${python} -m sepplug.bin.make_train_list \
-                --in_dir "$(input_dir "$train_set")" --in_dir "$(input_dir "${train_set}_hard_extra")" \
-                --out_dir "$train_dir"
-            done_mark "$train_dir" list ;;
-        oracle_re:*)
-            is_done "$train_dir" list || ${python} -m sepplug.bin.make_train_list \
-                --in_dir "$(input_dir "$train_set")" --weights "${train_variant#oracle_re:}" \
-                --out_dir "$train_dir"
-            done_mark "$train_dir" list ;;
-        feabase)
-            [ -f "$fs_exp/model.pth" ] || die "stage 4: FEABASE needs $fs_exp/model.pth: run stage 3 with --fs_config"
-            # The marker holds model.pth's checksum: a retrained FS model redoes the audio.
-            if ! is_done_for "$fs_dir" fs_apply "$fs_exp/model.pth"; then
-                log "stage 4: transform the D_both sources of $train_set -> $fs_dir"
-                rm -rf "$fs_dir"
-                ${python} -m sepplug.bin.fs_apply --model "$fs_exp/model.pth" \
-                    --in_dir "$datadir/$train_set" --out_dir "$fs_dir" --categories both
-                done_mark_for "$fs_dir" fs_apply "$fs_exp/model.pth"
-            fi ;;
-    esac
-fi
 
 collect_stats() {  # $1 train dir, $2 valid dir, $3 output dir (locked: runs may share it)
     mkdir -p "$(dirname "$3")"
@@ -242,10 +234,6 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
         log "stage 5: $enh_exp already trained, skipped"
     else
         collect_stats "$train_dir" "$(input_dir "$valid_set")" "$stats_dir"
-        extra=()
-        if [ "$train_variant" = feabase ]; then
-            extra=(--preprocessor feabase --preprocessor_conf "fs_dir=$fs_dir")
-        fi
         echo "$family" >"$enh_exp/family"
         if [ -f "$enh_exp/train.log" ]; then  # an earlier (killed) run: keep its log
             n=1; while [ -f "$enh_exp/train.log.$n" ]; do n=$((n + 1)); done
@@ -259,7 +247,7 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
             $(data_args train "$train_dir") $(data_args valid "$(input_dir "$valid_set")") \
             --train_shape_file "$stats_dir/train/speech_mix_shape" \
             --valid_shape_file "$stats_dir/valid/speech_mix_shape" \
-            --output_dir "$enh_exp" --ngpu "$ngpu" --resume true "${extra[@]}" $enh_args \
+            --output_dir "$enh_exp" --ngpu "$ngpu" --resume true "${train_extra[@]}" $enh_args \
             || die "stage 5 failed: see $enh_exp/train.log"
         # ESPnet skips utterances shorter than chunk_length without an error: a "trained"
         # model may never have seen a batch.
@@ -282,8 +270,8 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
     for s in $test_sets; do
         out=$enh_exp/enhanced_$s
         # The separated audio holds while the model and the test set are the ones it was made
-        # from: a retrained (or further trained) model, remade data or a retrained FS model
-        # (the fs_apply marker of an FS-transformed set) redoes it, and its scores with it.
+        # from: a retrained (or further trained) model, remade data or a set remade by a
+        # recipe's hook (any marker in the set's dir) redoes it, and its scores with it.
         made_from=("$model" "$(input_dir "$s")/wav.scp")
         for marker in "$datadir/.done.data_$fs" "$datadir/$s"/.done.*; do
             [ -f "$marker" ] && made_from+=("$marker")

@@ -2,7 +2,7 @@
 # Tiny end-to-end pass of stages 1-6 (toy sizes, a few training steps) for CI: a broken
 # stage fails it. Everything goes to a temp dir; the recipe's own data/ and exp/ are untouched.
 set -euo pipefail
-cd "$(dirname "$0")"
+cd "$(dirname "$0")/.."  # the recipe dir (this script is its local/ci_smoke.sh)
 . utils/recipe_ci.sh
 ci_workdir sepplug_ci
 
@@ -77,5 +77,5 @@ grep -q "|ci_feabase|feabase|" <<<"$pareto_table" || ci_fail "no ci_feabase row 
 
 ci_rerun_is_noop "$work/rerun.log" --stage 1 --stop-stage 6 "${opts[@]}"
 ci_bad_input_fails "$work/err.log" "${opts[@]}"
-echo "run_ci.sh: recipe smoke run passed"
+echo "ci_smoke.sh: recipe smoke run passed"
 cat "$work/exp/RESULTS.md"

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Stage 4 hook of the SpatialVCTK recipe (called by enh.sh): the training data of the
+# variants beside ERM (erm, the training set as it is, is enh.sh's own):
+#   oracle_data       the training set + the real extra D_hard (<train_set>_hard_extra)
+#                     -> <dumpdir>/raw/<train_set>_oracle_data_<all|ref>
+#   oracle_re:easy=W,hard=W,both=W   the training set with its subsets drawn W times
+#                     -> <dumpdir>/raw/<train_set>_re_easy_W_hard_W_both_W_<all|ref>
+#   feabase           the training set as it is; the feabase preprocessor swaps in the D_both
+#                     sources transformed by stage 3's FS model (<dumpdir>/raw/<train_set>_<fs_tag>)
+#   local/train_data.sh --variant V --make true|false --out FILE --datadir D --dumpdir U
+#       --expdir E --train_set T --input_channels all|ref --ref_channel N
+#       [--fs_config YAML] [--fs_tag fs_steer]
+# FILE: line 1 the training data dir, then the variant's extra enh_train arguments, one a
+# line. --make true makes the dir (done markers: list; fs_apply with the FS model's checksum,
+# so a retrained FS model redoes the transformed audio); false only names it.
+set -euo pipefail
+{
+. utils/recipe_lib.sh
+variant=""
+make=false
+out=""
+datadir=data
+dumpdir=dump
+expdir=exp
+train_set=train
+input_channels=all
+ref_channel=0
+fs_config=""        # (stage 3's option; run.sh passes both hooks the same options)
+fs_tag=fs_steer
+. utils/parse_options.sh
+. ./path.sh
+case "$make" in true|false) ;; *) die "--make must be true or false, got '$make'" ;; esac
+[ -n "$out" ] || die "--out FILE is required"
+
+input_dir() { model_input_dir "$datadir" "$dumpdir" "$input_channels" "$ref_channel" "$1"; }
+train_dir=$(input_dir "$train_set")
+extra=()
+fs_exp=$expdir/$fs_tag
+fs_dir=$dumpdir/raw/${train_set}_${fs_tag}   # FS-transformed D_both of the training set
+case "$variant" in
+    oracle_data) train_dir=$dumpdir/raw/${train_set}_oracle_data_${input_channels} ;;
+    oracle_re:*) train_dir=$dumpdir/raw/${train_set}_re_${variant#oracle_re:}_${input_channels}
+                 train_dir=${train_dir//[=,]/_} ;;
+    feabase) extra=(--preprocessor feabase --preprocessor_conf "fs_dir=$fs_dir") ;;
+    *) die "unknown --train_variant '$variant'" ;;
+esac
+if $make; then
+    case "$variant" in
+        oracle_data)
+            is_done "$train_dir" list || ${python} -m sepplug.bin.make_train_list \
+                --in_dir "$(input_dir "$train_set")" --in_dir "$(input_dir "${train_set}_hard_extra")" \
+                --out_dir "$train_dir"
+            done_mark "$train_dir" list ;;
+        oracle_re:*)
+            is_done "$train_dir" list || ${python} -m sepplug.bin.make_train_list \
+                --in_dir "$(input_dir "$train_set")" --weights "${variant#oracle_re:}" \
+                --out_dir "$train_dir"
+            done_mark "$train_dir" list ;;
+        feabase)
+            [ -f "$fs_exp/model.pth" ] || die "stage 4: FEABASE needs $fs_exp/model.pth: run stage 3 with --fs_config"
+            # The marker holds model.pth's checksum: a retrained FS model redoes the audio.
+            if ! is_done_for "$fs_dir" fs_apply "$fs_exp/model.pth"; then
+                log "stage 4: transform the D_both sources of $train_set -> $fs_dir"
+                rm -rf "$fs_dir"
+                ${python} -m sepplug.bin.fs_apply --model "$fs_exp/model.pth" \
+                    --in_dir "$datadir/$train_set" --out_dir "$fs_dir" --categories both
+                done_mark_for "$fs_dir" fs_apply "$fs_exp/model.pth"
+            fi ;;
+    esac
+fi
+printf '%s\n' "$train_dir" "${extra[@]}" >"$out"
+exit 0
+}
