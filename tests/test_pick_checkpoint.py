@@ -130,3 +130,13 @@ def test_enh_sh_model_file(tmp_path):
     run = subprocess.run(["bash", "-c", script, "x", "9epoch.pth"], capture_output=True, text=True)
     assert run.returncode == 1
     assert "ERROR: checkpoint" in run.stderr and "missing" in run.stderr
+
+
+def test_sepplug_select_auto_uses_the_same_rule(tmp_path):
+    from sepplug.bin.select import SelectError, checkpoint_of
+
+    exp = make_exp(tmp_path, PUBLISHED, ["valid.loss.best.pth"])
+    assert checkpoint_of(exp, {}, "auto") == exp / "valid.loss.best.pth"
+    (exp / "valid.loss.best.pth").unlink()
+    with pytest.raises(SelectError, match=r"checkpoint of .* missing.*--model_file"):
+        checkpoint_of(exp, {}, "auto")

@@ -129,12 +129,15 @@ def model_rate(config: dict, exp_dir: Path) -> tuple[int | None, str]:
 
 def checkpoint_of(exp_dir: Path, config: dict, model_file: str) -> Path:
     """The checkpoint to load from ``exp_dir``."""
-    if model_file == "auto":
-        crit = config.get("best_model_criterion") or []
-        if not crit or len(crit[0]) < 2:
-            raise SelectError(f"{exp_dir / 'config.yaml'}: no best_model_criterion to derive "
-                              "the checkpoint name from; pass --model_file NAME")
-        model_file = f"{crit[0][0]}.{crit[0][1]}.best.pth"
+    if model_file == "auto":  # as enh.sh's --inference_model auto (sepplug.bin.pick_checkpoint)
+        from sepplug.bin.pick_checkpoint import CheckpointError, pick
+
+        try:
+            ckpt, why = pick(exp_dir, "auto")
+        except CheckpointError as exc:
+            raise SelectError(f"{exc}; pass --model_file NAME") from exc
+        logger.info("%s: %s (%s)", exp_dir, ckpt.name, why)
+        return ckpt
     ckpt = exp_dir / model_file
     if not ckpt.is_file():
         raise SelectError(f"{exp_dir}: missing checkpoint {ckpt}")
@@ -161,9 +164,10 @@ def inspect_model(exp_dir: Path, name: str, model_file: str) -> Model:
 
 def load_model(model: Model, device: str) -> None:
     """Build ``model.separate`` with ESPnet's ``SeparateSpeech`` and hook its separator."""
+    # sepplug.tasks.enh first: it prepares ESPnet's import (no nltk look-ups, quiet
+    # third-party warnings) and registers the plugins before the model is built.
+    import sepplug.tasks.enh  # noqa: F401, I001
     from espnet2.bin.enh_inference import SeparateSpeech
-
-    import sepplug.tasks.enh  # noqa: F401  (registers the plugins before the model is built)
 
     config_file, ckpt = model.exp_dir / "config.yaml", model.checkpoint
     try:
