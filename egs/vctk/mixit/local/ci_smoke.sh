@@ -5,7 +5,7 @@
 # supervised reference: M = 4 plain MixIT, M = 8 sparse MixIT with the covariance loss, and
 # the M = 8 supervised model (trained on the train_sup view, wrapper pit_hungarian).
 set -euo pipefail
-cd "$(dirname "$0")"
+cd "$(dirname "$0")/.."  # the recipe dir (this script is its local/ci_smoke.sh)
 . utils/recipe_ci.sh
 ci_workdir sepplug_mixit_ci
 
@@ -46,5 +46,5 @@ ci_summary_row "$summary" train_enh_supervised_rnn_m8_cpu supervised test os_rat
 ci_rerun_is_noop "$work/rerun.log" --stage 1 --stop-stage 6 --enh_configs "$configs" "${opts[@]}" \
     --jobs 1  # one at a time: every stage's skip message reaches the log
 ci_bad_input_fails "$work/err.log" "${opts[@]}"
-echo "run_ci.sh: recipe smoke run passed"
+echo "ci_smoke.sh: recipe smoke run passed"
 cat "$results"

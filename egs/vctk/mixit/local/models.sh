@@ -1,0 +1,69 @@
+# The models of the VCTK MixIT recipe, sourced by run.sh:  . local/models.sh
+# Uses run.sh's variables: enh_configs, enh_config / enh_tag (one model), defaults, passed,
+# expdir, datadir.
+# Families (from the config): supervised (wrapper pit_hungarian; trained on the train_sup /
+# dev_sup views of the data), mixit, mixit_sparse, mixit_sparse_cov (the output regularisers);
+# suffix _sigmoid_masks for ESPnet's stock `rnn` (not sepplug's `rnn_softmax`, whose masks
+# sum to the mixture). The committed RESULTS.md (with the notes):
+#   python -m sepplug.bin.make_mixit_results --expdir exp --out exp/RESULTS.md \
+#       --notes local/results_notes.md
+
+family_of() {  # supervised or mixit[_sparse][_cov] (the config's loss wrapper and output
+               # regularisers), + _sigmoid_masks for ESPnet's stock rnn (not rnn_softmax)
+    local family=mixit
+    if grep -Eq "^ *wrapper: *pit_hungarian *(#.*)?$" "$1"; then
+        family=supervised
+    else
+        grep -Eq "^ *-? *name: *mixit_sparsity *(#.*)?$" "$1" && family+=_sparse
+        grep -Eq "^ *-? *name: *source_covariance *(#.*)?$" "$1" && family+=_cov
+    fi
+    grep -Eq "^separator: *rnn *(#.*)?$" "$1" && family+=_sigmoid_masks
+    echo "$family"
+}
+
+model_names() {  # names=() (the configs' names, exp/enh_<name>) and config_of[<name>];
+                 # --enh_config and/or --enh_tag: that one model (the first config by default)
+    local config name first
+    read -r first _ <<<"$enh_configs"
+    [ -z "$enh_config$enh_tag" ] || enh_configs=${enh_config:-$first}
+    declare -gA config_of=()
+    names=()
+    for config in $enh_configs; do
+        [ -f "$config" ] || die "run.sh: --enh_config $config: no such file"
+        name=$(basename "$config" .yaml)
+        [ -z "${config_of[$name]:-}" ] || die "run.sh: two configs are named $name"
+        config_of[$name]=$config
+        names+=("$name")
+    done
+}
+
+run_model() {  # run_model NAME|'' FROM TO: enh.sh stages FROM-TO of one config ('': the data)
+    local config=${config_of[${1:-${names[0]}}]} family extra=() refs
+    if [ -z "$1" ]; then
+        ./enh.sh "${defaults[@]}" --enh_config "$config" "${passed[@]}" --stage "$2" --stop_stage "$3"
+        return
+    fi
+    family=$(family_of "$config")
+    if [ "${family#supervised}" != "$family" ]; then  # every reference of the padded views
+        refs=$(find "$datadir/train_sup" -maxdepth 1 -name 'spk*.scp' 2>/dev/null | wc -l)
+        [ "$refs" -gt 0 ] || die "run.sh: $config needs $datadir/train_sup/spk*.scp (stage 1;" \
+            "data made before the supervised views: remove $datadir/.done.data_* first)"
+        extra=(--train_set train_sup --valid_set dev_sup --ref_num "$refs")  # spk*.scp there
+    fi
+    ./enh.sh "${defaults[@]}" --enh_config "$config" --enh_tag "$1" --family "$family" \
+        "${extra[@]}" "${passed[@]}" --stage "$2" --stop_stage "$3"
+}
+
+plot_curves() {  # plot_curves NAME...: learning curves of the models trained so far
+    local name exp curves=()
+    for name in "$@"; do
+        exp=$expdir/enh_${enh_tag:-$name}  # (--enh_tag renames a single model's)
+        [ ! -f "$exp/train.log" ] || curves+=(--exp "$exp")
+    done
+    [ ${#curves[@]} -gt 0 ] || return 0
+    . ./path.sh
+    ${python:-python3} -m sepplug.bin.plot_learning_curves "${curves[@]}" \
+        --stat train/si_snr_loss --stat valid/si_snr_loss --out "$expdir/learning_curves.png" \
+        --title "VCTK MixIT: SI-SNR loss (of the remixes for MixIT)" \
+        || die "run.sh: plot_learning_curves failed"
+}
