@@ -119,7 +119,7 @@ say "installing espnet's run-time needs, the enh task's undeclared ones, enh.sh'
     "pypinyin<=0.44.0" espnet_tts_frontend hydra-core ci_sdr "fast-bss-eval==0.1.3" \
     "asteroid_filterbanks==0.4.0" editdistance "importlib-metadata<5.0" packaging \
     "mir_eval<0.9" pystoi tensorboard matplotlib "resampy>=0.4" \
-    pyroomacoustics tqdm scikit-learn soxr "espeakng-loader==0.2.4" pytest ruff \
+    pyroomacoustics tqdm scikit-learn soxr "espeakng-loader==0.2.4" pytest "pytest-xdist==3.8.0" ruff \
     "pretty_midi==0.2.11"
 # tinysoundfont renders pretty_midi's bundled General-MIDI soundfont offline (the music
 # domain, sepplug.data.domains.music); its metadata asks for pyaudio, which has no Linux
