@@ -4,7 +4,7 @@
 # a broken stage fails it. Everything goes to a temp dir; the recipe's data/ and exp/ are
 # untouched.
 set -euo pipefail
-cd "$(dirname "$0")"
+cd "$(dirname "$0")/.."  # the recipe dir (this script is its local/ci_smoke.sh)
 . utils/recipe_ci.sh
 ci_workdir sepplug_select_ci
 
@@ -43,5 +43,5 @@ done
 ci_rerun_is_noop "$work/rerun.log" "${opts[@]}"
 grep -q "stage 7: .* already selected, skipped" "$work/rerun.log" || ci_fail "stage 7 reran"
 ci_bad_input_fails "$work/err.log" "${opts[@]}"
-echo "run_ci.sh: recipe smoke run passed"
+echo "ci_smoke.sh: recipe smoke run passed"
 cat "$work/exp/RESULTS.md"
