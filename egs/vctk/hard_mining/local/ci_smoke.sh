@@ -7,7 +7,7 @@
 # preprocessor from the runs' config.yaml and checks that it mixes partners of other
 # speakers, anew every epoch (sepplug.bin.check_dynamic_mixing).
 set -euo pipefail
-cd "$(dirname "$0")"
+cd "$(dirname "$0")/.."  # the recipe dir (this script is its local/ci_smoke.sh)
 . utils/recipe_ci.sh
 . ./path.sh
 ci_workdir sepplug_hard_mining_ci
@@ -53,5 +53,5 @@ grep -q "pair_table: $work/exp/hardness/pairs.tsv" "$work/exp/enh_dm_hm/config.y
 
 ci_rerun_is_noop "$work/rerun.log" "${opts[@]}"
 ci_bad_input_fails "$work/err.log" "${opts[@]}"
-echo "run_ci.sh: recipe smoke run passed"
+echo "ci_smoke.sh: recipe smoke run passed"
 cat "$work/exp/RESULTS.md"
