@@ -12,22 +12,10 @@
 set -euo pipefail
 {
 . utils/recipe_lib.sh
-src_tag=""
-dst_tag=""
-max_epoch=""
-enh_args=""
-expdir=exp
-rest=()                       # run.sh options, passed on (--enh_args is merged, wherever it is)
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --src_tag) src_tag=$2; shift 2 ;;
-        --dst_tag) dst_tag=$2; shift 2 ;;
-        --max_epoch) max_epoch=$2; shift 2 ;;
-        --expdir) expdir=$2; shift 2 ;;
-        --enh_args) enh_args=$2; shift 2 ;;
-        *) rest+=("$1"); shift ;;
-    esac
-done
+src_tag="" dst_tag="" max_epoch="" enh_args="" expdir=exp
+# run.sh's options go on (passed=()); --enh_args is merged, wherever it is
+recipe_options "src_tag dst_tag max_epoch enh_args expdir" "" "$@"
+rest=("${passed[@]}")
 [ -n "$src_tag" ] && [ -n "$dst_tag" ] && [ -n "$max_epoch" ] \
     || die "usage: $0 --src_tag T --dst_tag T2 --max_epoch N --enh_config YAML [run.sh options]"
 printf '%s\n' "${rest[@]}" | grep -qx -- --enh_config \
