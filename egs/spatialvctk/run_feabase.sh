@@ -84,7 +84,7 @@ run_all() {  # $1: "" (train from scratch) or N (continue each run to N epochs a
 run_all ""
 pareto() {  # $1: output prefix, then plot_pareto filters
     local out=$1; shift
-    python3 -m sepplug.bin.plot_pareto --expdir "$expdir" --out "$out.png" --table "$out.md" "$@"
+    python3 -m sepplug.recipes.spatialvctk.plot_pareto --expdir "$expdir" --out "$out.png" --table "$out.md" "$@"
     log "$out.png, $out.md"
 }
 pareto pareto_si_sdri --include "${cfg}_*" --exclude "*_e[0-9]*" --baseline "${cfg}_erm"

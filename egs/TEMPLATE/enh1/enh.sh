@@ -36,7 +36,7 @@ datadir=data
 dumpdir=dump
 expdir=exp
 corpus_dir=db/embedded_corpus  # where the embedded corpus is generated (db.sh: VCTK empty)
-corpus_opts=""             # options of sepplug.data.corpus (--num_speakers N ...)
+corpus_opts=""             # options of sepplug.simulate.corpus (--num_speakers N ...)
 local_data_opts=""         # options of the recipe's local/data.sh (sizes, segment ...)
 enh_config=""
 enh_args=""                # extra arguments of enh_train (override the config)
@@ -121,7 +121,7 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
             corpus=$corpus_dir
             log "stage 1: VCTK is empty in db.sh: the embedded corpus in $corpus"
             # shellcheck disable=SC2086
-            ${python} -m sepplug.data.corpus --out "$corpus" --fs 16000 --nj "$nj" $corpus_opts \
+            ${python} -m sepplug.simulate.corpus --out "$corpus" --fs 16000 --nj "$nj" $corpus_opts \
                 || die "stage 1: corpus generation failed"
         else
             [ -d "$VCTK" ] || die "stage 1: VCTK=$VCTK (db.sh) is not a directory"
@@ -187,12 +187,12 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
     case "$train_variant" in
         erm) log "stage 4: ERM trains on $train_dir as it is" ;;
         oracle_data)
-            is_done "$train_dir" list || ${python} -m sepplug.bin.make_train_list \
+            is_done "$train_dir" list || ${python} -m sepplug.recipes.spatialvctk.make_train_list \
                 --in_dir "$(input_dir "$train_set")" --in_dir "$(input_dir "${train_set}_hard_extra")" \
                 --out_dir "$train_dir"
             done_mark "$train_dir" list ;;
         oracle_re:*)
-            is_done "$train_dir" list || ${python} -m sepplug.bin.make_train_list \
+            is_done "$train_dir" list || ${python} -m sepplug.recipes.spatialvctk.make_train_list \
                 --in_dir "$(input_dir "$train_set")" --weights "${train_variant#oracle_re:}" \
                 --out_dir "$train_dir"
             done_mark "$train_dir" list ;;

@@ -61,7 +61,7 @@ enh() {  # enh.sh for the model of kind $1, domain $2 (stages $3-$4), every doma
         --local_data_opts "--segment 2.0 --n_train 1000 --n_dev 100 --n_test 200" \
         --normalize_output_wav false --validate_opts "--channels 1" \
         --train_set "$2_train" --valid_set "$2_dev" --test_sets "${test_sets# }" \
-        --enh_tag "$1_$2" --family single --results_tool sepplug.bin.make_selection_results \
+        --enh_tag "$1_$2" --family single --results_tool sepplug.recipes.dc_select.make_results \
         --results_title "Clustering-confidence model selection" \
         --stage "$3" --stop_stage "$4" "${passed[@]}"
 }

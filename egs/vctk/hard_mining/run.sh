@@ -15,7 +15,7 @@
 # by side, --jobs 2); 7 speaker parameters + correlation analysis + hardness predictor
 # fitted on dm's dev scores -> pair table and test_hard.list (local/hardness.sh); 8 dm_hm
 # and dm_hm_wtl (enh.sh stages 5-6 with the pair table); 9 the WVL checkpoints (enh.sh
-# stage 6) and RESULTS.md / results/summary.tsv (sepplug.bin.make_hm_results).
+# stage 6) and RESULTS.md / results/summary.tsv (sepplug.recipes.hard_mining.make_results).
 #
 #   ./run.sh                               # stages 1-9 (embedded 300-speaker corpus, 8 kHz)
 #   ./run.sh --stage 9 --stop-stage 9      # re-report
@@ -68,7 +68,7 @@ done
 defaults=(--fs 8k --corpus_opts "--num_speakers 300"
           --local_data_opts "--n_dev 200 --n_test 1000"
           --validate_opts "--channels 1" --test_sets "dev test"
-          --results_tool sepplug.bin.make_hm_results
+          --results_tool sepplug.recipes.hard_mining.make_results
           --results_title "VCTK 2-speaker dynamic mixing and hard-sample mining")
 pairs=$expdir/hardness/pairs.tsv
 
@@ -156,7 +156,7 @@ if [ "$stage" -le 9 ] && [ "$stop_stage" -ge 9 ]; then
     [ -f "$expdir/hardness/analysis.png" ] && cp "$expdir/hardness/analysis.png" "$expdir/analysis.png"
     notes=()
     [ -f local/results_notes.md ] && notes=(--notes local/results_notes.md)
-    ${python} -m sepplug.bin.make_hm_results --expdir "$expdir" --out "$expdir/RESULTS.md" \
+    ${python} -m sepplug.recipes.hard_mining.make_results --expdir "$expdir" --out "$expdir/RESULTS.md" \
         "${notes[@]}" || die "stage 9: make_hm_results failed"
     log "stage 9: $expdir/RESULTS.md, $expdir/results/summary.tsv"
 fi

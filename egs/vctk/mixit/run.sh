@@ -9,7 +9,7 @@
 #
 #   ./run.sh                                      # all twelve models, stages 1-6
 #   ./run.sh --stage 6 --stop-stage 6             # re-score
-#   python -m sepplug.bin.make_mixit_results --expdir exp --out exp/RESULTS.md \
+#   python -m sepplug.recipes.mixit.make_results --expdir exp --out exp/RESULTS.md \
 #       --notes local/results_notes.md             # the committed RESULTS.md (with the notes)
 #   ./run.sh --enh_configs "conf/tuning/train_enh_mixit_sparse_rnn_m8_cpu.yaml" --jobs 1
 #   ./run.sh --enh_config conf/tuning/train_enh_mixit_sparse_m8.yaml --enh_tag sparse_m8 --ngpu 1
@@ -39,7 +39,7 @@ defaults=(--fs 8k --corpus_opts "--num_speakers 300"
           --local_data_opts "--segment 3.0 --n_train 4000 --n_dev 200 --n_test 300"
           --validate_opts "--channels 1" --test_sets test --normalize_output_wav false
           --scoring_tool sepplug.bin.score_mixit --score_opts "--threshold_db -20"
-          --results_tool sepplug.bin.make_mixit_results
+          --results_tool sepplug.recipes.mixit.make_results
           --results_title "VCTK MixIT (unsupervised)")
 supervised_sets=(--train_set train_sup --valid_set dev_sup)  # + --ref_num: spk*.scp there
 
