@@ -82,6 +82,18 @@ def write_spk2utt(data_dir: Path) -> None:
     write_table(data_dir / "spk2utt", {s: " ".join(c_sorted(u)) for s, u in spk2utt.items()})
 
 
+def write_mixture_tables(data_dir: Path, fs: int, keys: Iterable[str],
+                         meta: Mapping[str, Mapping[str, Any]]) -> None:
+    """The tables every mixture data dir has besides its scp files: ``utt2spk`` and
+    ``spk2utt`` (each mixture its own "speaker", as ESPnet's enh recipes), ``meta.jsonl``
+    and ``fs``."""
+    keys = list(keys)
+    write_table(data_dir / "utt2spk", {k: k for k in keys})
+    write_table(data_dir / "spk2utt", {k: k for k in keys})
+    write_meta(data_dir / "meta.jsonl", meta)
+    _write_text(data_dir / "fs", f"{fs}\n")
+
+
 def write_meta(path: Path, records: Mapping[str, Mapping[str, Any]]) -> None:
     """Write ``meta.jsonl``: one JSON object per key, ``{"key": ..., **record}``, C-sorted."""
     _write_text(path, "".join(
@@ -128,12 +140,9 @@ def write_data_dir(
     data_dir.mkdir(parents=True, exist_ok=True)
     for name in SCP_FILES:
         write_table(data_dir / name, scps[name])
-    write_table(data_dir / "utt2spk", {k: k for k in keys})
-    write_table(data_dir / "spk2utt", {k: k for k in keys})
     write_table(data_dir / "utt2category", categories)
     write_table(data_dir / "utt2angle", {k: f"{angles[k]:.3f}" for k in keys})
-    write_meta(data_dir / "meta.jsonl", meta)
-    _write_text(data_dir / "fs", f"{fs}\n")
+    write_mixture_tables(data_dir, fs, keys, meta)
 
 
 def _write_text(path: Path, text: str) -> None:

@@ -49,12 +49,14 @@ from sepplug.simulate.done import DONE_NAME, fresh_temp_dir, is_done, move_into_
 from sepplug.simulate.jobs import run_jobs
 from sepplug.simulate.room import (
     SceneConfig,
+    add_scene_arguments,
     angle_difference,
     compute_rirs,
     mic_positions,
     place_source,
     sample_scene,
     scene_config_dict,
+    scene_config_from_args,
 )
 
 logger = logging.getLogger(__name__)
@@ -332,25 +334,16 @@ def get_parser() -> argparse.ArgumentParser:
                         help="source positions per room (>= 3)")
     parser.add_argument("--seed", type=int, default=0, help="seed")
     parser.add_argument("--nj", type=int, default=1, help="parallel processes")
-    parser.add_argument("--num_mics", type=int, default=6, help="mics of the circular array")
-    parser.add_argument("--array_radius", type=float, default=0.0725, help="array radius (m)")
-    parser.add_argument("--max_order", type=int, default=10, help="image-source order (<= 17)")
-    parser.add_argument("--hard_max_angle", type=float, default=20.0,
-                        help="close pairs are drawn less than this apart (degrees)")
+    add_scene_arguments(parser, "close pairs are drawn less than this apart (degrees)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
     setup_cli_logging()
-    try:
-        config = SceneConfig(num_mics=args.num_mics, array_radius=args.array_radius,
-                             max_order=args.max_order, hard_max_angle=args.hard_max_angle)
-    except ValueError as exc:
-        logger.error("%s", exc)
-        return 1
     return run_or_report(lambda: generate_rir_bank(
-        args.out, args.fs, args.n_rooms, args.positions_per_room, args.seed, args.nj, config,
+        args.out, args.fs, args.n_rooms, args.positions_per_room, args.seed, args.nj,
+        scene_config_from_args(args),
     ), logger)
 
 

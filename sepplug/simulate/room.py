@@ -10,11 +10,14 @@ the spatial cue separates them).
 
 from __future__ import annotations
 
+import argparse
 import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+
+from sepplug.errors import DataError
 
 MAX_ORDER_CAP = 17  # higher orders cost seconds per mixture for no audible change
 
@@ -46,6 +49,27 @@ class SceneConfig:
             raise ValueError(f"bad source_distance range {self.source_distance}")
         if self.room_xy[0] < 2 * (lo + self.wall_margin) + 0.1:
             raise ValueError("rooms too small for the minimum source distance plus wall margin")
+
+
+def add_scene_arguments(parser: argparse.ArgumentParser, hard_help: str) -> None:
+    """The array and room options of every command line that simulates rooms."""
+    parser.add_argument("--num_mics", type=int, default=6, help="mics of the circular array")
+    parser.add_argument("--array_radius", type=float, default=0.0725, help="array radius (m)")
+    parser.add_argument("--max_order", type=int, default=10, help="image-source order (<= 17)")
+    parser.add_argument("--hard_max_angle", type=float, default=20.0, help=hard_help)
+
+
+def scene_config_from_args(args: argparse.Namespace) -> SceneConfig:
+    """The :class:`SceneConfig` of :func:`add_scene_arguments`' options.
+
+    Raises:
+        DataError: an option out of range (the message says which).
+    """
+    try:
+        return SceneConfig(num_mics=args.num_mics, array_radius=args.array_radius,
+                           max_order=args.max_order, hard_max_angle=args.hard_max_angle)
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
 
 
 def angle_difference(azimuth_a: float, azimuth_b: float) -> float:

@@ -476,13 +476,10 @@ def _write_tables(data_dir: Path, spec: SetSpec, plan: list[dict[str, Any]],
         kaldi_dir.write_table(data_dir / name, table)
     kaldi_dir.write_table(data_dir / "utt2num_sources",
                           {r["key"]: " ".join(map(str, r["num_sources"])) for r in plan})
-    kaldi_dir.write_table(data_dir / "utt2spk", {k: k for k in keys})
-    kaldi_dir.write_table(data_dir / "spk2utt", {k: k for k in keys})
     meta = {r["key"]: {**{k: v for k, v in r.items() if k != "key"}, "fs": options.fs,
                        "num_samples": options.num_samples, "dtype": options.dtype}
             for r in plan}
-    kaldi_dir.write_meta(data_dir / "meta.jsonl", meta)
-    (data_dir / "fs").write_text(f"{options.fs}\n", encoding="utf-8")
+    kaldi_dir.write_mixture_tables(data_dir, options.fs, keys, meta)
 
 
 # ---- CLI -------------------------------------------------------------------------------------

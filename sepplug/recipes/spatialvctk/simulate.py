@@ -76,7 +76,13 @@ from sepplug.simulate.done import (
     write_marker,
 )
 from sepplug.simulate.jobs import run_jobs
-from sepplug.simulate.room import SceneConfig, sample_scene, scene_config_dict
+from sepplug.simulate.room import (
+    SceneConfig,
+    add_scene_arguments,
+    sample_scene,
+    scene_config_dict,
+    scene_config_from_args,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -474,12 +480,7 @@ def get_parser() -> argparse.ArgumentParser:
                         help="wav sample format (both keep mix == s1 + s2 exactly)")
     parser.add_argument("--short", choices=["pad", "skip"], default="pad",
                         help="utterances shorter than --segment: zero-pad or leave out")
-    parser.add_argument("--num_mics", type=int, default=6, help="mics of the circular array")
-    parser.add_argument("--array_radius", type=float, default=0.0725, help="array radius (m)")
-    parser.add_argument("--max_order", type=int, default=10,
-                        help="image-source order (<= 17)")
-    parser.add_argument("--hard_max_angle", type=float, default=20.0,
-                        help="D_hard: sources closer than this (degrees)")
+    add_scene_arguments(parser, "D_hard: sources closer than this (degrees)")
     parser.add_argument("--max_sir", type=float, default=5.0,
                         help="max level difference of the dry sources (dB)")
     return parser
@@ -488,17 +489,11 @@ def get_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
     setup_cli_logging()
-    try:
-        scene_config = SceneConfig(num_mics=args.num_mics, array_radius=args.array_radius,
-                                   max_order=args.max_order, hard_max_angle=args.hard_max_angle)
-    except ValueError as exc:
-        logger.error("%s", exc)
-        return 1
     return run_or_report(lambda: simulate_spatialvctk(
         args.corpus_dir, args.out_dir, args.wav_dir, args.fs, args.segment, args.n_train,
         args.n_dev, args.n_test, args.n_hard_extra, parse_ratios(args.train_ratios),
         parse_ratios(args.dev_ratios) if args.dev_ratios else None, args.seed, args.nj,
-        args.cmd, args.dtype, args.short, scene_config, args.max_sir, args.mic,
+        args.cmd, args.dtype, args.short, scene_config_from_args(args), args.max_sir, args.mic,
         args.num_dev_speakers, args.num_test_speakers,
     ), logger)
 

@@ -421,11 +421,8 @@ def _write_tables(data_dir: Path, final: Path, domain: str, metas: dict[str, dic
     for name, kind in (("wav.scp", "mix"), ("spk1.scp", "spk1"), ("spk2.scp", "spk2")):
         kaldi_dir.write_table(data_dir / name,
                               {k: str(final / AUDIO_DIR / kind / f"{k}.wav") for k in keys})
-    kaldi_dir.write_table(data_dir / "utt2spk", {k: k for k in keys})
-    kaldi_dir.write_table(data_dir / "spk2utt", {k: k for k in keys})
     kaldi_dir.write_table(data_dir / "utt2category", dict.fromkeys(keys, domain))
-    kaldi_dir.write_meta(data_dir / "meta.jsonl", metas)
-    (data_dir / "fs").write_text(f"{options.fs}\n", encoding="utf-8")
+    kaldi_dir.write_mixture_tables(data_dir, options.fs, keys, metas)
 
 
 # ---- CLI -------------------------------------------------------------------------------------
