@@ -23,8 +23,8 @@ from pathlib import Path
 
 import soundfile as sf
 
-from sepplug.data.corpus import generate_corpus
-from sepplug.data.spatial import simulate_spatialvctk
+from sepplug.recipes.spatialvctk.simulate import simulate_spatialvctk
+from sepplug.simulate.corpus import generate_corpus
 
 GOAL_MIXTURES_PER_S = 20.0
 

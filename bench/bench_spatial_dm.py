@@ -42,9 +42,9 @@ FS = 8000
 def build_world(root: Path, max_order: int, rooms: int) -> tuple[Path, Path]:
     """Toy corpus (12 speakers x 5 utterances of 3.5 s at 16 kHz), its source list, a bank."""
     sys.path.insert(0, str(ROOT))
-    from sepplug.data.dry_sources import build_source_list
-    from sepplug.data.rir_bank import generate_rir_bank
-    from sepplug.data.room import SceneConfig
+    from sepplug.mixing.dry_sources import build_source_list
+    from sepplug.mixing.rir_bank import generate_rir_bank
+    from sepplug.simulate.room import SceneConfig
     from tests.data_fixtures import write_toy_corpus
 
     corpus = write_toy_corpus(root / "corpus", speakers=12, utts=5, fs=16000, seconds=3.5)

@@ -28,7 +28,7 @@ from sepplug.utils.offline import prepare_espnet_import
 #: subcommand -> "module:function"; each function takes the remaining argv.
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "list": ("sepplug.cli", "list_components", "print stock and plugin components"),
-    "validate-data": ("sepplug.data.validate", "main", "check a Kaldi-style data dir"),
+    "validate-data": ("sepplug.datadir.validate", "main", "check a Kaldi-style data dir"),
     "bench": ("sepplug.bench", "main", "run a benchmark (see bench/)"),
     "select": ("sepplug.bin.select", "main", "pick the most confident model per mixture"),
 }

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sepplug.data.corpus import generate_corpus
-from sepplug.data.spatial import simulate_spatialvctk
+from sepplug.recipes.spatialvctk.simulate import simulate_spatialvctk
+from sepplug.simulate.corpus import generate_corpus
 
 CORPUS_OPTIONS = {"num_speakers": 20, "utts_per_speaker": 6, "fs": 16000, "seed": 0}
 SPATIAL_OPTIONS = {

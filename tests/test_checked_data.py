@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from sepplug.data.errors import DataError
+from sepplug.errors import DataError
 from sepplug.tasks.checked_data import CheckedPreprocess
 from sepplug.utils.offline import G2P_EN_RESOURCES, prepare_offline_nltk
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sepplug.utils.results_table import read_summary
+from sepplug.results.summary import read_summary
 
 EGS = Path(__file__).resolve().parents[1] / "egs"
 # (a recipe's own exp/results/summary.tsv, git-ignored, is not a committed result)

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sepplug.data import corpus as corpus_module
-from sepplug.data.corpus import generate_corpus
-from sepplug.data.errors import DataError
-from sepplug.data.espeak import run_isolated
-from sepplug.data.sentences import SENTENCES
-from sepplug.data.voices import sample_voices
+from sepplug.errors import DataError
+from sepplug.simulate import corpus as corpus_module
+from sepplug.simulate.corpus import generate_corpus
+from sepplug.simulate.espeak import run_isolated
+from sepplug.simulate.sentences import SENTENCES
+from sepplug.simulate.voices import sample_voices
 from tests.data_fixtures import CORPUS_OPTIONS, small_corpus  # noqa: F401
 
 ENROLL = 3  # utterances per speaker for the centroid; the other 3 are held out

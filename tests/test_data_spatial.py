@@ -12,18 +12,19 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sepplug.data import spatial, vctk
-from sepplug.data.errors import DataError
-from sepplug.data.kaldi_dir import TABLE_FILES, read_meta, read_table
-from sepplug.data.room import (
+from sepplug.datadir.kaldi_dir import TABLE_FILES, read_meta, read_table
+from sepplug.datadir.validate import validate
+from sepplug.errors import DataError
+from sepplug.recipes.spatialvctk import simulate as spatial
+from sepplug.recipes.spatialvctk.simulate import category_counts, simulate_spatialvctk
+from sepplug.simulate import vctk
+from sepplug.simulate.room import (
     SceneConfig,
     angle_difference,
     mic_positions,
     sample_scene,
     simulate_images,
 )
-from sepplug.data.spatial import category_counts, simulate_spatialvctk
-from sepplug.data.validate import validate
 from tests.data_fixtures import (  # noqa: F401
     SPATIAL_OPTIONS,
     small_corpus,

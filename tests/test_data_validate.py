@@ -9,8 +9,8 @@ import pytest
 import soundfile as sf
 
 from sepplug.cli import main as cli_main
-from sepplug.data.kaldi_dir import write_data_dir
-from sepplug.data.validate import main as validate_main
+from sepplug.datadir.kaldi_dir import write_data_dir
+from sepplug.datadir.validate import main as validate_main
 
 KEYS = ["utt_a", "utt_b", "utt_c"]
 FS, CHANNELS, SAMPLES = 8000, 4, 800

@@ -1,4 +1,4 @@
-"""Dynamic-mixing data (sepplug.data.dm_speech) and the on-the-fly mixing check."""
+"""Dynamic-mixing data (sepplug.recipes.hard_mining.make_data) and the on-the-fly mixing check."""
 
 from __future__ import annotations
 
@@ -11,11 +11,16 @@ import soundfile as sf
 import yaml
 
 from sepplug.bin import check_dynamic_mixing
-from sepplug.data import dm_speech
-from sepplug.data.dm_speech import DMOptions, fit_gain, generate_dm_data, read_mixture_table
-from sepplug.data.errors import DataError
-from sepplug.data.kaldi_dir import read_meta, read_table
-from sepplug.data.validate import validate
+from sepplug.datadir.kaldi_dir import read_meta, read_table
+from sepplug.datadir.validate import validate
+from sepplug.errors import DataError
+from sepplug.recipes.hard_mining import make_data as dm_speech
+from sepplug.recipes.hard_mining.make_data import (
+    DMOptions,
+    fit_gain,
+    generate_dm_data,
+    read_mixture_table,
+)
 from tests.data_fixtures import write_toy_corpus
 
 FS = 8000

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sepplug.data.domains import environmental, music
-from sepplug.data.domains.mixtures import DOMAINS, DomainOptions, generate_domains, main
-from sepplug.data.errors import DataError
-from sepplug.data.kaldi_dir import read_meta, read_table
-from sepplug.data.validate import validate
+from sepplug.datadir.kaldi_dir import read_meta, read_table
+from sepplug.datadir.validate import validate
+from sepplug.errors import DataError
+from sepplug.simulate.domains import environmental, music
+from sepplug.simulate.domains.mixtures import DOMAINS, DomainOptions, generate_domains, main
 from tests.data_fixtures import small_corpus  # noqa: F401  (fixture)
 
 FS = 8000

@@ -32,8 +32,9 @@ stage 7, inference::
         --model_file ${enh_exp}/${inference_model} --output_dir ${_logdir}/output.JOB \\
         ${_opts} ${inference_args}
 
-The data dirs come from the recipe's data stage (``python -m sepplug.data.corpus`` and
-``python -m sepplug.data.spatial``, as egs/spatialvctk/local/data.sh runs them) at toy
+The data dirs come from the recipe's data stage (``python -m sepplug.simulate.corpus`` and
+``python -m sepplug.recipes.spatialvctk.simulate``, as egs/spatialvctk/local/data.sh runs them) at
+toy
 size, with ``utt2category``. enh.sh's stages 3-4 (wav -> flac under dump/raw/, length
 filter) keep utt2category and need ESPnet's utils/ and pyscripts/: here ``data_feats`` is
 the data dir itself. The config is the recipe's, verbatim; ``enh_args`` shrink the model.
@@ -56,7 +57,7 @@ import pytest
 import soundfile as sf
 import yaml
 
-from sepplug.data.categories import CATEGORIES, category_ids, espnet_categories
+from sepplug.datadir.categories import CATEGORIES, category_ids, espnet_categories
 
 REPO = Path(__file__).resolve().parents[1]
 SPATIAL_CONF = REPO / "egs" / "spatialvctk" / "conf" / "tuning"
@@ -149,9 +150,9 @@ def espnet_run(tmp_path_factory) -> dict[str, Path]:
     """Tiny SpatialVCTK, then enh.sh stages 5, 6 and 7 (one test set) on it."""
     work = tmp_path_factory.mktemp("espnet_interop")
     # Stage 1 (the recipe's data stage, toy size): 12 speakers x 4 utterances, 1 s at 8 kHz.
-    _run([sys.executable, "-m", "sepplug.data.corpus", "--out", "corpus", "--num_speakers",
+    _run([sys.executable, "-m", "sepplug.simulate.corpus", "--out", "corpus", "--num_speakers",
           "12", "--utts_per_speaker", "4", "--fs", "16000", "--seed", "0", "--nj", "1"], work)
-    _run([sys.executable, "-m", "sepplug.data.spatial", "--corpus_dir", "corpus",
+    _run([sys.executable, "-m", "sepplug.recipes.spatialvctk.simulate", "--corpus_dir", "corpus",
           "--out_dir", "data", "--wav_dir", "wav", "--fs", "8000", "--segment", "1.0",
           "--n_train", "8", "--n_dev", "4", "--n_test", "2", "--n_hard_extra", "0",
           "--seed", "0", "--nj", "1", "--dtype", "float32"], work)
@@ -249,7 +250,7 @@ def test_configs_declare_the_category_preprocessor():
             f"{path.name}: model_conf.categories renames the loss stats per category "
             "(best_model_criterion keys)")
     # The MixIT data writes no utt2category / utt2fs: its configs need no preprocessor.
-    mixit_writer = (REPO / "sepplug" / "data" / "mixit_data.py").read_text()
+    mixit_writer = (REPO / "sepplug" / "recipes" / "mixit" / "make_data.py").read_text()
     assert "utt2category" not in mixit_writer and "utt2fs" not in mixit_writer
     assert sorted(MIXIT_CONF.glob("*.yaml"))
 

@@ -17,19 +17,17 @@ import soundfile as sf
 from espnet2.train.preprocessor import DynamicMixingPreprocessor
 from scipy import stats
 
-from sepplug.data.errors import DataError
-from sepplug.data.pair_hardness import (
+from sepplug.enh.preprocessor.hard_mixing import HardMixingPreprocessor
+from sepplug.errors import DataError
+from sepplug.mixing.pair_table import hard_mask, read_pair_table, write_pair_table
+from sepplug.recipes.hard_mining.hardness import (
     HardnessPredictor,
     build_pair_table,
-    hard_mask,
     main,
     pearson_analysis,
     plot_analysis,
-    read_pair_table,
-    write_pair_table,
 )
-from sepplug.data.speaker_params import SpeakerParams
-from sepplug.enh.preprocessor.hard_mixing import HardMixingPreprocessor
+from sepplug.recipes.hard_mining.speaker_params import SpeakerParams
 
 FS = 8000
 #: three close-pitch pairs; g has no utterance in the source list (and is closest to a)

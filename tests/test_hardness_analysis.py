@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from sepplug.bin import hardness_analysis
-from sepplug.data.pair_hardness import read_pair_table
-from sepplug.data.speaker_params import SpeakerParams
-from sepplug.utils.results_table import read_summary
+from sepplug.mixing.pair_table import read_pair_table
+from sepplug.recipes.hard_mining import hardness_analysis
+from sepplug.recipes.hard_mining.speaker_params import SpeakerParams
+from sepplug.results.summary import read_summary
 
 SPEAKERS = [f"spk{i:02d}" for i in range(8)]
 

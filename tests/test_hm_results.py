@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from sepplug.bin import make_hm_results
-from sepplug.utils.results_table import ResultRow, read_summary, write_summary
+from sepplug.recipes.hard_mining import make_results as make_hm_results
+from sepplug.results.summary import ResultRow, read_summary, write_summary
 
 UTTS = ["m1", "m2", "m3", "m4"]
 SCORES = {"dm": [4.0, 6.0, 1.0, 9.0], "dm_hm": [5.0, 6.5, 3.0, 8.5]}

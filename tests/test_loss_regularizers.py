@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 from espnet2.enh.loss.criterions.time_domain import SISNRLoss
 from espnet2.enh.loss.wrappers.pit_solver import PITSolver
 
 from sepplug.enh.loss.criterions.mixit_sparsity import MixITSparsityLoss
 from sepplug.enh.loss.criterions.source_covariance import SourceCovarianceLoss
 from sepplug.enh.loss.wrappers.output_regularizer import OutputRegularizer
+from tests.enh_task import conv_tcn_config, mixit_training_step, task_args
 
 torch.set_num_threads(1)
 CONF = Path(__file__).resolve().parents[1] / "egs" / "vctk" / "mixit" / "conf" / "tuning"
@@ -129,19 +129,10 @@ def test_bad_input_gives_clear_errors():
 # --------------------------------------------------------------------------- ESPnet model
 
 
-def parse_yaml(text: str):
-    from sepplug.tasks.enh import SepplugEnhancementTask
-
-    args = SepplugEnhancementTask.get_parser().parse_args([])
-    for key, value in yaml.safe_load(text).items():
-        setattr(args, key, value)
-    return SepplugEnhancementTask, args
-
-
 def test_sparse_m8_yaml_trains_one_step():
     """ESPnet's MixIT convention: speech_ref1..N are mixtures, speech_mix their sum."""
     torch.manual_seed(0)
-    task, args = parse_yaml((CONF / "train_enh_mixit_sparse_m8.yaml").read_text())
+    task, args = task_args((CONF / "train_enh_mixit_sparse_m8.yaml").read_text())
     model = task.build_model(args)
     assert [type(w).__name__ for w in model.loss_wrappers] == [
         "EfficientMixITSolver",
@@ -150,27 +141,12 @@ def test_sparse_m8_yaml_trains_one_step():
     ]
     mixtures = torch.randn(2, 2, 1600)
     mixtures[0] = 0.0  # an all-zero mixture of mixtures must not give NaN
-    loss, stats, weight = model(
-        mixtures.sum(1),
-        torch.tensor([1600, 1600]),
-        speech_ref1=mixtures[:, 0],
-        speech_ref2=mixtures[:, 1],
-    )
-    loss.backward()
-    assert torch.isfinite(loss) and int(weight) == 2
+    stats = mixit_training_step(model, mixtures)
     weighted = stats["snr_loss"] + 23.0 * stats["mixit_sparsity"] + 2.0 * stats["source_covariance"]
     torch.testing.assert_close(stats["loss"], weighted)
-    grads = [p.grad for p in model.parameters() if p.grad is not None]
-    assert grads and all(torch.isfinite(g).all() for g in grads)
 
 
-BASE = """
-encoder: conv
-encoder_conf: {channel: 8, kernel_size: 8, stride: 4}
-decoder: conv
-decoder_conf: {channel: 8, kernel_size: 8, stride: 4}
-separator: tcn
-separator_conf: {num_spk: 4, layer: 1, stack: 1, bottleneck_dim: 8, hidden_dim: 8}
+BASE = conv_tcn_config(num_spk=4, channel=8, layer=1, hidden_dim=8) + """\
 model_conf: {flexible_numspk: true}
 """
 
@@ -186,13 +162,13 @@ criterions:
      wrapper_conf: {weight: 1.0}}
 """
     )
-    task, args = parse_yaml(twice)
+    task, args = task_args(twice)
     with pytest.raises(ValueError, match="Duplicated loss names"):
         task.build_model(args)
     args.criterions[2]["conf"]["name"] = "sparsity_rms"
     model = task.build_model(args)
     assert [w.criterion.name for w in model.loss_wrappers][1:] == ["mixit_sparsity", "sparsity_rms"]
-    task, args = parse_yaml(
+    task, args = task_args(
         BASE + "criterions: [{name: no_such_loss, conf: {}, wrapper: pit, wrapper_conf: {}}]"
     )
     with pytest.raises(ValueError, match="no_such_loss"):

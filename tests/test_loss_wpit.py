@@ -7,7 +7,6 @@ import itertools
 import numpy as np
 import pytest
 import torch
-import yaml
 from espnet2.enh.loss.criterions.time_domain import (
     CISDRLoss,
     SISNRLoss,
@@ -25,6 +24,7 @@ from sepplug.enh.loss.wrappers.weighted_pit import (
     rank_weights,
     set_statistic_key,
 )
+from tests.enh_task import conv_tcn_config, task_args
 
 torch.set_num_threads(1)
 
@@ -176,13 +176,7 @@ def test_all_zero_reference_is_finite_with_snr():
 # ----------------------------------------------------------------------------------------
 # Weighted validation through ESPnet's own trainer and reporter
 
-YAML = """
-encoder: conv
-encoder_conf: {channel: 16, kernel_size: 8, stride: 4}
-decoder: conv
-decoder_conf: {channel: 16, kernel_size: 8, stride: 4}
-separator: tcn
-separator_conf: {num_spk: 2, layer: 2, stack: 1, bottleneck_dim: 8, hidden_dim: 16}
+YAML = conv_tcn_config(num_spk=2, channel=16, layer=2, hidden_dim=16) + """\
 criterions:
   - name: si_snr
     conf: {}
@@ -195,13 +189,8 @@ def build_model_and_options():
     from espnet2.train.distributed_utils import DistributedOption
     from espnet2.train.trainer import Trainer
 
-    from sepplug.tasks.enh import SepplugEnhancementTask
-
-    args = SepplugEnhancementTask.get_parser().parse_args([])
-    for key, value in yaml.safe_load(YAML).items():
-        setattr(args, key, value)
-    model = SepplugEnhancementTask.build_model(args)
-    return model, Trainer.build_options(args), DistributedOption(distributed=False)
+    task, args = task_args(YAML)
+    return task.build_model(args), Trainer.build_options(args), DistributedOption(distributed=False)
 
 
 def dev_batches(sizes, seed):

@@ -12,12 +12,14 @@ import pytest
 import soundfile as sf
 import yaml
 
-from sepplug.bin import make_mixit_results, score_mixit
-from sepplug.data import mixit_data
-from sepplug.data.errors import DataError
-from sepplug.data.kaldi_dir import read_meta, read_table
-from sepplug.data.mixit_data import MixitOptions, generate_mixit_data
-from sepplug.data.validate import validate
+from sepplug.bin import score_mixit
+from sepplug.datadir.kaldi_dir import read_meta, read_table
+from sepplug.datadir.validate import validate
+from sepplug.errors import DataError
+from sepplug.recipes.mixit import make_data as mixit_data
+from sepplug.recipes.mixit import make_results as make_mixit_results
+from sepplug.recipes.mixit.make_data import MixitOptions, generate_mixit_data
+from sepplug.results.summary import read_summary
 from sepplug.utils.fuss_metrics import (
     MetricInputError,
     pairwise_si_snr,
@@ -25,7 +27,6 @@ from sepplug.utils.fuss_metrics import (
     score_example,
     summarize,
 )
-from sepplug.utils.results_table import read_summary
 from tests.data_fixtures import write_toy_corpus
 
 FS = 8000

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from sepplug.data.validate import validate
+from sepplug.datadir.validate import validate
 
 RECIPE = Path(__file__).resolve().parents[1] / "egs" / "spatialvctk"
 SETS = {"train": 60, "dev": 4, "test_easy": 4, "test_hard": 4, "test_both": 4,

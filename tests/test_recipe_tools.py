@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sepplug.bin import make_results, make_train_list, score_separation, select_channel
+from sepplug.bin import make_results, score_separation, select_channel
+from sepplug.datadir.kaldi_dir import read_table, write_table
 from sepplug.enh.preprocessor.feabase import FeabasePreprocessor
-from sepplug.utils.kaldi_files import read_kv, write_kv
-from sepplug.utils.results_table import (
+from sepplug.recipes.spatialvctk import make_train_list
+from sepplug.results.summary import (
     format_mean_se,
     format_summary,
     read_summary,
@@ -54,7 +55,7 @@ def make_dir(root: Path, name: str, cats: dict[str, str], channels: int = 3,
         tables["utt2spk"][key] = key
         tables["utt2category"][key] = cat
     for f, t in tables.items():
-        write_kv(d / f, t)
+        write_table(d / f, t)
     return d
 
 
@@ -66,11 +67,11 @@ def test_oracle_reweighting_replicates_by_category(tmp_path):
     out = tmp_path / "train_re"
     assert make_train_list.main(["--in_dir", str(src), "--out_dir", str(out),
                                  "--weights", "easy=1,hard=3,both=0"]) == 0
-    keys = sorted(read_kv(out / "wav.scp"))
+    keys = sorted(read_table(out / "wav.scp"))
     assert keys == ["u1", "u2", "u2-r1", "u2-r2"]
-    assert read_kv(out / "utt2category")["u2-r2"] == "hard"
-    assert read_kv(out / "wav.scp")["u2-r1"] == read_kv(src / "wav.scp")["u2"]
-    assert read_kv(out / "spk2utt")["u2-r1"] == "u2-r1"
+    assert read_table(out / "utt2category")["u2-r2"] == "hard"
+    assert read_table(out / "wav.scp")["u2-r1"] == read_table(src / "wav.scp")["u2"]
+    assert read_table(out / "spk2utt")["u2-r1"] == "u2-r1"
 
 
 def test_oracle_data_union_and_bad_weights(tmp_path, capsys):
@@ -79,7 +80,7 @@ def test_oracle_data_union_and_bad_weights(tmp_path, capsys):
     out = tmp_path / "union"
     assert make_train_list.main(["--in_dir", str(a), "--in_dir", str(b),
                                  "--out_dir", str(out)]) == 0
-    assert len(read_kv(out / "wav.scp")) == 6
+    assert len(read_table(out / "wav.scp")) == 6
     assert make_train_list.main(["--in_dir", str(a), "--in_dir", str(a),
                                  "--out_dir", str(tmp_path / "dup")]) == 1
     assert "already in another --in_dir" in capsys.readouterr().err
@@ -94,8 +95,8 @@ def test_select_channel_keeps_the_requested_mic(tmp_path, capsys):
     out = tmp_path / "test_ch2"
     assert select_channel.main(["--in_dir", str(src), "--out_dir", str(out),
                                 "--channel", "2"]) == 0
-    mix, _ = sf.read(read_kv(src / "wav.scp")["u3"], dtype="float32")
-    ch2, _ = sf.read(read_kv(out / "wav.scp")["u3"], dtype="float32")
+    mix, _ = sf.read(read_table(src / "wav.scp")["u3"], dtype="float32")
+    ch2, _ = sf.read(read_table(out / "wav.scp")["u3"], dtype="float32")
     np.testing.assert_array_equal(ch2, mix[:, 2])
     assert (out / "utt2category").read_text() == (src / "utt2category").read_text()
     assert select_channel.main(["--in_dir", str(src), "--out_dir", str(tmp_path / "bad"),
@@ -129,12 +130,12 @@ def test_scoring_cli_and_results_table(tmp_path):
     # "Separated" outputs: the mixture's reference channel for both sources (no separation).
     for i in (1, 2):
         scp = {}
-        for utt, path in read_kv(data / "wav.scp").items():
+        for utt, path in read_table(data / "wav.scp").items():
             mix, fs = sf.read(path, dtype="float32")
             out = exp / f"{utt}_{i}.wav"
             sf.write(out, mix[:, 0], fs, subtype="FLOAT")
             scp[utt] = str(out)
-        write_kv(exp / f"spk{i}.scp", scp)
+        write_table(exp / f"spk{i}.scp", scp)
     rc = score_separation.main([
         "--ref_scp", str(data / "spk1.scp"), "--ref_scp", str(data / "spk2.scp"),
         "--inf_scp", str(exp / "spk1.scp"), "--inf_scp", str(exp / "spk2.scp"),
@@ -200,15 +201,15 @@ def test_feabase_swaps_the_requested_share(tmp_path):
     )
     pre = FeabasePreprocessor.from_task_args(args, train=True)
     assert pre.rate == pytest.approx(0.5)  # half of train is transformable
-    mixes = read_kv(train / "wav.scp")
+    mixes = read_table(train / "wav.scp")
     swapped = 0
     for utt, path in mixes.items():
         mix, _ = sf.read(path, dtype="float32")
-        ref1, _ = sf.read(read_kv(train / "spk1.scp")[utt], dtype="float32")
+        ref1, _ = sf.read(read_table(train / "spk1.scp")[utt], dtype="float32")
         out = pre(utt, {"speech_mix": mix, "speech_ref1": ref1, "speech_ref2": ref1})
         if not np.array_equal(out["speech_mix"], mix):
             swapped += 1
-            fs_mix, _ = sf.read(read_kv(fs_dir / "wav.scp")[utt + "_fs"], dtype="float32")
+            fs_mix, _ = sf.read(read_table(fs_dir / "wav.scp")[utt + "_fs"], dtype="float32")
             np.testing.assert_array_equal(out["speech_mix"], fs_mix)
             assert int(utt[1:]) % 2 == 1
     assert 30 <= swapped <= 70  # 200 * 0.25 = 50 expected
@@ -227,7 +228,7 @@ def test_feabase_bad_config(tmp_path):
 
 
 def test_pareto_front_and_plot(tmp_path):
-    from sepplug.bin import plot_pareto
+    from sepplug.recipes.spatialvctk import plot_pareto
 
     pts = [{"tag": t, "family": "erm", "easy": e, "hard": h}
            for t, e, h in [("a", 1.0, 5.0), ("b", 3.0, 3.0), ("c", 2.0, 2.0), ("d", 5.0, 1.0)]]
@@ -270,7 +271,7 @@ def test_pareto_front_and_plot(tmp_path):
 
 
 def test_fs_table2_reads_both_test_sets_and_names_what_is_missing(tmp_path, capsys):
-    from sepplug.bin import fs_table2
+    from sepplug.recipes.spatialvctk import fs_table2
 
     for tag, orig, fs in [("spatial", 8.0, 1.5), ("timbre", 3.0, 2.75)]:
         for subset, value in (("test_both", orig), ("test_both_fs", fs)):

@@ -34,6 +34,23 @@ def sites(tmp_path_factory) -> dict[str, Path]:
     return {name: install_dist(name, work) for name in names}
 
 
+def run_module(site: Path, *args: str) -> subprocess.CompletedProcess:
+    """``python -m *args`` in a fresh interpreter that sees the plugin ``site``; it must
+    succeed."""
+    proc = subprocess.run(
+        [sys.executable, "-m", *args],
+        capture_output=True, text=True, timeout=600, env=plugin_env([site]),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def assert_all_in(output: str, *needles: str) -> None:
+    """Every one of ``needles`` occurs in ``output`` (a process's stdout or stderr)."""
+    missing = [needle for needle in needles if needle not in output]
+    assert not missing, f"{missing} missing from:\n{output[-3000:]}"
+
+
 def test_third_party_plugin_builds_through_stock_espnet_task(sites):
     """ESPnet's own EnhancementTask.build_model builds a model naming the plugin."""
     proc = run_python(
@@ -69,8 +86,7 @@ def test_third_party_plugin_builds_through_stock_espnet_task(sites):
         [sites["toy-sep-plugin"]],
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "toy_sep_plugin" in proc.stdout
-    assert "loss" in proc.stdout
+    assert_all_in(proc.stdout, "toy_sep_plugin", "loss")
 
 
 def test_registration_is_idempotent_and_reaches_enh_s2t(sites):
@@ -114,20 +130,15 @@ def test_broken_plugin_is_reported_and_others_still_load(sites):
         [sites["toy-sep-plugin"], sites["broken-plugin"]],
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "broken_sep = broken_plugin:Nothing" in proc.stdout
-    assert "broken on purpose" in proc.stdout
-    assert "others ok" in proc.stdout
+    assert_all_in(proc.stdout, "broken_sep = broken_plugin:Nothing", "broken on purpose",
+                  "others ok")
 
 
 def test_name_collision_with_stock_component_is_refused(sites):
-    proc = run_python(
-        "import sepplug.tasks.enh",
-        [sites["colliding-plugin"]],
-    )
+    proc = run_python("import sepplug.tasks.enh", [sites["colliding-plugin"]])
     assert proc.returncode != 0
-    assert "PluginCollisionError" in proc.stderr
-    assert "colliding_plugin:ToySeparator" in proc.stderr
-    assert "espnet2.enh.separator.dprnn_separator.DPRNNSeparator" in proc.stderr
+    assert_all_in(proc.stderr, "PluginCollisionError", "colliding_plugin:ToySeparator",
+                  "espnet2.enh.separator.dprnn_separator.DPRNNSeparator")
 
 
 def test_collision_gives_clean_cli_error(sites):
@@ -173,27 +184,17 @@ def test_unknown_component_fails_with_espnet_error_listing_plugins(sites, tmp_pa
     )
     assert proc.returncode != 0
     assert not (tmp_path / "out").exists()
-    assert "--separator must be one of" in proc.stderr
-    assert "'toy_sep'" in proc.stderr and "'dprnn'" in proc.stderr
-    assert "no_such_separator" in proc.stderr
+    assert_all_in(proc.stderr, "--separator must be one of", "'toy_sep'", "'dprnn'",
+                  "no_such_separator")
 
 
 def test_launcher_help_lists_plugin_choices(sites):
-    proc = subprocess.run(
-        [sys.executable, "-m", "sepplug.bin.enh_train", "--help"],
-        capture_output=True, text=True, timeout=600, env=plugin_env([sites["toy-sep-plugin"]]),
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "toy_sep" in proc.stdout
-    assert "mc_dprnn" in proc.stdout
+    proc = run_module(sites["toy-sep-plugin"], "sepplug.bin.enh_train", "--help")
+    assert_all_in(proc.stdout, "toy_sep", "mc_dprnn")
 
 
 def test_sepplug_list_marks_providers(sites):
-    proc = subprocess.run(
-        [sys.executable, "-m", "sepplug.cli", "list"],
-        capture_output=True, text=True, timeout=600, env=plugin_env([sites["toy-sep-plugin"]]),
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_module(sites["toy-sep-plugin"], "sepplug.cli", "list")
     lines = proc.stdout.splitlines()
     toy = [ln for ln in lines if ln.strip().startswith("toy_sep ")]
     assert toy and "[plugin: toy-sep-plugin]" in toy[0]
@@ -203,14 +204,10 @@ def test_sepplug_list_marks_providers(sites):
     assert ours and "[plugin: sepplug]" in ours[0]
 
 
-
 def test_generic_launcher_runs_espnet_tools_with_plugins(sites):
-    proc = subprocess.run(
-        [sys.executable, "-m", "sepplug.launch", "-m", "espnet2.bin.enh_train", "--help"],
-        capture_output=True, text=True, timeout=600, env=plugin_env([sites["toy-sep-plugin"]]),
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "toy_sep" in proc.stdout and "mc_dprnn" in proc.stdout
+    proc = run_module(sites["toy-sep-plugin"], "sepplug.launch", "-m", "espnet2.bin.enh_train",
+                      "--help")
+    assert_all_in(proc.stdout, "toy_sep", "mc_dprnn")
     usage = subprocess.run([sys.executable, "-m", "sepplug.launch", "espnet2.bin.enh_train"],
                            capture_output=True, text=True, timeout=60)
     assert usage.returncode != 0 and "usage: python -m sepplug.launch -m" in usage.stderr

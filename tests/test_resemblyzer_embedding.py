@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sepplug.data.vctk import scan_corpus
+from sepplug.simulate.vctk import scan_corpus
 from tests.data_fixtures import small_corpus  # noqa: F401
 
 pytest.importorskip("resemblyzer")
-from sepplug.data.resemblyzer_embedding import resemblyzer_embedding  # noqa: E402
+from sepplug.recipes.hard_mining.resemblyzer_embedding import resemblyzer_embedding  # noqa: E402
 
 
 def test_unit_norm_256_dims_and_speakers_told_apart(small_corpus):  # noqa: F811

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sepplug.bin import make_selection_results
-from sepplug.utils.results_table import read_summary
+from sepplug.recipes.dc_select import make_results as make_selection_results
+from sepplug.results.summary import read_summary
 
 UTTS = ["u1", "u2", "u3", "u4"]
 # SD-SDR of each model on each test set, per utterance (SI-SDR = SD-SDR + 1 here).

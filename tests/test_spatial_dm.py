@@ -14,13 +14,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from sepplug.data.dry_sources import build_source_list, load_source_list
-from sepplug.data.errors import DataError
-from sepplug.data.rir_bank import RirBank, generate_rir_bank
-from sepplug.data.room import SceneConfig, angle_difference, convolve_rirs, simulate_images
-from sepplug.data.sampling_policy import SamplingPolicy
-from sepplug.data.spatial_mix import rotate_channels
 from sepplug.enh.preprocessor.spatial_dm import SpatialDMPreprocessor, install_epoch_hook
+from sepplug.errors import DataError
+from sepplug.mixing.dry_sources import build_source_list, load_source_list
+from sepplug.mixing.rir_bank import RirBank, generate_rir_bank
+from sepplug.mixing.sampling_policy import SamplingPolicy
+from sepplug.mixing.spatial_mix import rotate_channels
+from sepplug.simulate.room import SceneConfig, angle_difference, convolve_rirs, simulate_images
 from tests.data_fixtures import write_toy_corpus
 
 FS = 8000

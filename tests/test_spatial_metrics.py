@@ -26,7 +26,7 @@ from sepplug.augment.spatial_metrics import (
     source_pair_angle,
     summarize,
 )
-from sepplug.bin import fs_verify
+from sepplug.recipes.spatialvctk import fs_verify
 
 C_SOUND = 343.0
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sepplug.data.errors import DataError
-from sepplug.data.speaker_params import (
+from sepplug.errors import DataError
+from sepplug.recipes.hard_mining.speaker_params import (
     NPZ_NAME,
     TSV_NAME,
     SpeakerParams,

@@ -11,14 +11,15 @@ import torch
 import yaml
 
 from sepplug.augment.fs_apply import FeatureSuppressor
-from sepplug.augment.fs_checks import align, drop_rows, log_spectral_distance
 from sepplug.augment.fs_trainer import FSConfig
 from sepplug.augment.spatial_metrics import ArrayGeometry, estimate_doa
 from sepplug.augment.srp_discriminator import SRPDiscriminator
 from sepplug.augment.steering_generator import SteeringGenerator
 from sepplug.augment.wave_cyclegan import WaveCycleGAN, build_generator
-from sepplug.bin import fs_apply, fs_check, fs_train
-from sepplug.utils.results_table import read_summary
+from sepplug.bin import fs_apply, fs_train
+from sepplug.recipes.spatialvctk import fs_check
+from sepplug.recipes.spatialvctk.fs_checks import align, drop_rows, log_spectral_distance
+from sepplug.results.summary import read_summary
 from tests.test_spatial_metrics import make_pair_dir
 
 torch.set_num_threads(1)
@@ -214,7 +215,7 @@ def test_steering_recipe_config_builds(name):
 
 def test_make_results_adds_the_fs_checks(tmp_path):
     from sepplug.bin import make_results
-    from sepplug.utils.results_table import ResultRow, format_summary
+    from sepplug.results.summary import ResultRow, format_summary
 
     scoring = tmp_path / "enh_m" / "enhanced_test_both" / "scoring"
     scoring.mkdir(parents=True)

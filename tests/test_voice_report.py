@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sepplug.data.errors import DataError
-from sepplug.data.voice_report import main, median_f0, speaker_id_accuracy, voice_report
+from sepplug.errors import DataError
+from sepplug.simulate.voice_report import main, median_f0, speaker_id_accuracy, voice_report
 
 FS = 16000
 

@@ -27,8 +27,8 @@ from sepplug.augment.wave_cyclegan import (
     XCorrDiscriminator,
 )
 from sepplug.bin import fs_apply, fs_train
-from sepplug.data.validate import validate
-from sepplug.utils.kaldi_files import read_kv
+from sepplug.datadir.kaldi_dir import read_table
+from sepplug.datadir.validate import validate
 from tests.test_spatial_metrics import make_pair_dir
 
 torch.set_num_threads(1)
@@ -277,11 +277,13 @@ def test_fs_apply_writes_the_data_dir_contract(trained, data_dir, tmp_path):
     utts = [f"both{i:03d}_fs" for i in range(4)]
     for name in ("wav.scp", "spk1_mc.scp", "spk2_mc.scp", "spk1.scp", "spk2.scp",
                  "utt2category", "utt2angle"):
-        assert sorted(read_kv(out / name)) == utts, name
-    assert set(read_kv(out / "utt2category").values()) == {"fs"}
-    assert read_kv(out / "utt2angle")["both001_fs"] == read_kv(data_dir / "utt2angle")["both001"]
-    tables = {n: read_kv(out / f"{n}.scp") for n in ("wav", "spk1_mc", "spk2_mc", "spk1", "spk2")}
-    src = read_kv(data_dir / "spk1_mc.scp")
+        assert sorted(read_table(out / name)) == utts, name
+    assert set(read_table(out / "utt2category").values()) == {"fs"}
+    angles = read_table(data_dir / "utt2angle")
+    assert read_table(out / "utt2angle")["both001_fs"] == angles["both001"]
+    tables = {n: read_table(out / f"{n}.scp")
+              for n in ("wav", "spk1_mc", "spk2_mc", "spk1", "spk2")}
+    src = read_table(data_dir / "spk1_mc.scp")
     for utt in utts:
         audio = {n: sf.read(t[utt], dtype="float32")[0] for n, t in tables.items()}
         assert audio["spk1_mc"].shape == (sf.info(src[utt.removesuffix("_fs")]).frames, 6)
@@ -307,7 +309,7 @@ def test_fs_apply_separate_wav_dir_keeps_other_files(trained, data_dir, tmp_path
                         "--out_dir", str(tmp_path / "hard_fs"), "--wav_dir", str(wav_dir),
                         "--categories", "hard", "--no_progress"])
     assert rc == 0
-    scp = read_kv(tmp_path / "hard_fs" / "wav.scp")
+    scp = read_table(tmp_path / "hard_fs" / "wav.scp")
     assert sorted(scp) == ["hard000_fs", "hard001_fs"]
     assert all(Path(p).parent == wav_dir and Path(p).is_file() for p in scp.values())
     assert (wav_dir / "keep.txt").read_text() == "not ours"
@@ -320,8 +322,8 @@ def test_fs_apply_transforms_like_the_generator(trained, data_dir):
     ckpt = torch.load(trained / "checkpoints" / "epoch001.pth", weights_only=True)
     gan = WaveCycleGAN(6, TINY["generator_conf"], TINY["discriminator_conf"])
     gan.load_state_dict(ckpt["model"])
-    s1 = sf.read(read_kv(data_dir / "spk1_mc.scp")["both000"], dtype="float32")[0]
-    s2 = sf.read(read_kv(data_dir / "spk2_mc.scp")["both000"], dtype="float32")[0]
+    s1 = sf.read(read_table(data_dir / "spk1_mc.scp")["both000"], dtype="float32")[0]
+    s2 = sf.read(read_table(data_dir / "spk2_mc.scp")["both000"], dtype="float32")[0]
     out1, out2 = suppressor.transform(s1, s2)
     pair = np.concatenate([s1.T, s2.T])
     gain = 0.05 / np.sqrt(np.mean(pair**2))

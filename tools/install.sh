@@ -122,11 +122,11 @@ say "installing espnet's run-time needs, the enh task's undeclared ones, enh.sh'
     pyroomacoustics tqdm scikit-learn soxr "espeakng-loader==0.2.4" pytest "pytest-xdist==3.8.0" ruff \
     "pretty_midi==0.2.11"
 # tinysoundfont renders pretty_midi's bundled General-MIDI soundfont offline (the music
-# domain, sepplug.data.domains.music); its metadata asks for pyaudio, which has no Linux
+# domain, sepplug.simulate.domains.music); its metadata asks for pyaudio, which has no Linux
 # wheel and is only needed for live playback: --no-deps.
 "${PIP[@]}" --no-deps "tinysoundfont==0.3.7"
 # resemblyzer ships pretrained speaker-encoder weights inside its wheel (the hard-mining
-# recipe's speaker embedding, sepplug.data.resemblyzer_embedding); it asks for webrtcvad,
+# recipe's speaker embedding, sepplug.recipes.hard_mining.resemblyzer_embedding); it asks for webrtcvad,
 # an sdist that compiles, and `typing`: --no-deps with webrtcvad-wheels (same module).
 "${PIP[@]}" --no-deps "resemblyzer==0.1.4" "webrtcvad-wheels==2.0.14.post1"
 

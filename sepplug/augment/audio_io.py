@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from sepplug.utils.kaldi_files import read_kv
+from sepplug.datadir.kaldi_dir import read_table
 
 
 def read_scp(path: Path | str) -> dict[str, str]:
@@ -20,7 +20,7 @@ def read_scp(path: Path | str) -> dict[str, str]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found")
-    return read_kv(path)
+    return read_table(path)
 
 
 def _is_kaldi_spec(value: str) -> bool:

@@ -24,8 +24,7 @@ import torch
 from sepplug.augment.audio_io import write_audio
 from sepplug.augment.source_pairs import load_pair, normalization_gain, scan_source_pairs
 from sepplug.augment.wave_cyclegan import build_generator
-from sepplug.data.kaldi_dir import FS_CATEGORY
-from sepplug.utils.kaldi_files import read_kv, write_kv, write_spk2utt
+from sepplug.datadir.kaldi_dir import FS_CATEGORY, read_table, write_spk2utt, write_table
 
 logger = logging.getLogger(__name__)
 
@@ -167,11 +166,11 @@ def apply_to_data_dir(
                 tables[name][new] = str(wav_dir / fname)
             tables["utt2category"][new] = category
         for name, table in tables.items():
-            write_kv(tmp_dir / name, table)
+            write_table(tmp_dir / name, table)
         for name in ("utt2angle", "utt2spk"):
             if (in_dir / name).is_file():
-                src = read_kv(in_dir / name)
-                write_kv(tmp_dir / name, {new: src[old] for old, new in new_ids.items()
+                src = read_table(in_dir / name)
+                write_table(tmp_dir / name, {new: src[old] for old, new in new_ids.items()
                                           if old in src})
         if (tmp_dir / "utt2spk").is_file():
             write_spk2utt(tmp_dir)

@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from sepplug.augment.audio_io import audio_info, read_audio, read_scp
-from sepplug.utils.kaldi_files import read_kv
+from sepplug.datadir.kaldi_dir import read_table
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def scan_source_pairs(
         cat_file = data_dir / "utt2category"
         if not cat_file.is_file():
             raise FileNotFoundError(f"{cat_file} not found (needed to pick {sorted(wanted)})")
-        cats = read_kv(cat_file)
+        cats = read_table(cat_file)
         utts = [u for u in utts if cats.get(u) in wanted]
         if not utts:
             found = sorted(set(cats.values()))

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from sepplug.augment.audio_io import read_audio, read_scp
-from sepplug.utils.kaldi_files import read_kv
+from sepplug.datadir.kaldi_dir import read_table
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +75,9 @@ class ArrayGeometry:
 def geometry_from_meta(record: dict, n_mics: int) -> ArrayGeometry | None:
     """The array of one SpatialVCTK ``meta.jsonl`` record (``scene.array``), if it has ``n_mics``.
 
-    The simulator (``sepplug.data.spatial``) writes ``scene.array = {center, radius, num_mics}``
-    for a uniform circular array with mic 0 at angle 0 (``sepplug.data.room.mic_positions``).
+    The simulator (``sepplug.recipes.spatialvctk.simulate``) writes ``scene.array = {center,
+    radius, num_mics}``
+    for a uniform circular array with mic 0 at angle 0 (``sepplug.simulate.room.mic_positions``).
     """
     array = (record.get("scene") or {}).get("array")
     if not isinstance(array, dict) or not isinstance(array.get("radius"), int | float):
@@ -276,8 +277,8 @@ def angle_stats_for_dir(
     data_dir = Path(data_dir)
     spk1 = read_scp(data_dir / "spk1_mc.scp")
     spk2 = read_scp(data_dir / "spk2_mc.scp")
-    cats = read_kv(data_dir / "utt2category") if (data_dir / "utt2category").is_file() else {}
-    angles = read_kv(data_dir / "utt2angle") if (data_dir / "utt2angle").is_file() else {}
+    cats = read_table(data_dir / "utt2category") if (data_dir / "utt2category").is_file() else {}
+    angles = read_table(data_dir / "utt2angle") if (data_dir / "utt2angle").is_file() else {}
     wanted = set(categories) if categories else None
     utts = [u for u in sorted(spk1) if wanted is None or cats.get(u) in wanted]
     missing = [u for u in utts if u not in spk2]

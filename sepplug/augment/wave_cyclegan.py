@@ -40,7 +40,8 @@ Networks (WaveCycleGAN2-style, no up/down-sampling so any length T works):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -50,10 +51,31 @@ from torch.nn.utils.parametrizations import weight_norm as _weight_norm
 from sepplug.augment.srp_discriminator import SRPDiscriminator
 from sepplug.augment.steering_generator import SteeringGenerator
 
+#: ``conv(in_ch, out_ch, i)``: layer ``i`` of a :func:`_scorer_stack` (``None``: the last)
+ConvFactory = Callable[[int, int, int | None], nn.Module]
+
 
 def _check_odd(kernel_size: int) -> None:
     if kernel_size % 2 != 1:
         raise ValueError(f"kernel_size must be odd to keep the length, got {kernel_size}")
+
+
+def _scorer_stack(conv: ConvFactory, in_ch: int, hidden: int, n_layers: int,
+                  use_weight_norm: bool) -> nn.Sequential:
+    """The conv stack of the time, STFT and pooled discriminators: ``n_layers - 1`` ×
+    (conv to ``hidden`` channels → LeakyReLU(0.2)), then a conv to one score channel;
+    each conv built by ``conv(in_ch, out_ch, i)`` (``i = None`` for the last) and
+    weight-normalized when ``use_weight_norm``.
+
+    Shape: the convs', ``(B, in_ch, ...)`` → ``(B, 1, ...)``.
+    """
+    wn = _weight_norm if use_weight_norm else (lambda m: m)
+    layers: list[nn.Module] = []
+    for i in range(n_layers - 1):
+        layers += [wn(conv(in_ch, hidden, i)), nn.LeakyReLU(0.2)]
+        in_ch = hidden
+    layers.append(wn(conv(in_ch, 1, None)))
+    return nn.Sequential(*layers)
 
 
 class GatedConv1d(nn.Module):
@@ -160,17 +182,13 @@ class TimeDiscriminator(nn.Module):
     ):
         super().__init__()
         _check_odd(kernel_size)
-        wn = _weight_norm if use_weight_norm else (lambda m: m)
-        layers: list[nn.Module] = []
-        in_ch = channels
-        for i in range(n_layers - 1):
-            dilation = 2**i
-            pad = dilation * (kernel_size - 1) // 2
-            layers += [wn(nn.Conv1d(in_ch, hidden, kernel_size, padding=pad, dilation=dilation)),
-                       nn.LeakyReLU(0.2)]
-            in_ch = hidden
-        layers.append(wn(nn.Conv1d(in_ch, 1, kernel_size, padding=kernel_size // 2)))
-        self.net = nn.Sequential(*layers)
+
+        def conv(in_ch: int, out_ch: int, i: int | None) -> nn.Module:
+            dilation = 1 if i is None else 2**i  # the scoring conv is not dilated
+            return nn.Conv1d(in_ch, out_ch, kernel_size, dilation=dilation,
+                             padding=dilation * (kernel_size - 1) // 2)
+
+        self.net = _scorer_stack(conv, channels, hidden, n_layers, use_weight_norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -233,17 +251,14 @@ class STFTDiscriminator(_PairSpectrumDiscriminator):
     ):
         super().__init__(channels, n_fft, hop_length)
         self.cross_source = cross_source
-        wn = _weight_norm if use_weight_norm else (lambda m: m)
         n_mics = channels // 2
         in_ch = channels + (6 if cross_source else 4) * (n_mics - 1)
-        layers: list[nn.Module] = []
-        for i in range(n_layers - 1):
-            stride = (2, 1) if i > 0 else (1, 1)
-            layers += [wn(nn.Conv2d(in_ch, hidden, (3, 3), stride=stride, padding=1)),
-                       nn.LeakyReLU(0.2)]
-            in_ch = hidden
-        layers.append(wn(nn.Conv2d(in_ch, 1, (3, 3), padding=1)))
-        self.net = nn.Sequential(*layers)
+
+        def conv(in_ch: int, out_ch: int, i: int | None) -> nn.Module:
+            # halve the frequency axis after the first layer; the scoring conv keeps it
+            return nn.Conv2d(in_ch, out_ch, (3, 3), stride=(2, 1) if i else (1, 1), padding=1)
+
+        self.net = _scorer_stack(conv, in_ch, hidden, n_layers, use_weight_norm)
 
     def features(self, x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
         """``(B, 2C, T)`` → ``(B, 2C + 4(C-1), F, N)``."""
@@ -258,23 +273,47 @@ class STFTDiscriminator(_PairSpectrumDiscriminator):
         return torch.cat(maps, dim=1)
 
 
-def _conv1d_scorer(in_ch: int, hidden: int, n_layers: int, kernel_size: int,
-                   use_weight_norm: bool) -> nn.Sequential:
-    """Conv1d stack (stride 2 after the first layer, LeakyReLU) → one score channel:
-    ``(B, in_ch, K)`` → ``(B, 1, K')``."""
-    _check_odd(kernel_size)
-    wn = _weight_norm if use_weight_norm else (lambda m: m)
-    layers: list[nn.Module] = []
-    for i in range(n_layers - 1):
-        layers += [wn(nn.Conv1d(in_ch, hidden, kernel_size, stride=2 if i else 1,
-                                padding=kernel_size // 2)),
-                   nn.LeakyReLU(0.2)]
-        in_ch = hidden
-    layers.append(wn(nn.Conv1d(in_ch, 1, kernel_size, padding=kernel_size // 2)))
-    return nn.Sequential(*layers)
+class _PooledPairDiscriminator(_PairSpectrumDiscriminator):
+    """Base of the discriminators that pool each source's inter-mic features over the
+    segment: ``maps_per_mic * (C-1)`` feature maps (subclasses set ``maps_per_mic`` and
+    define ``features``) into a Conv1d stack (stride 2 after the first layer) along the
+    feature axis (frequency or lag).
+
+    Args:
+        channels: 2 sources × C mics.
+        hidden: channels of the conv stack.
+        n_layers: convs, the scoring one included.
+        n_fft, hop_length: the STFT.
+        kernel_size: odd kernel of every conv.
+        use_weight_norm: weight-normalize the convs.
+
+    Shape: ``(B, 2C, T)`` → features ``(B, maps_per_mic (C-1), K)`` → scores ``(B, 1, K')``.
+    """
+
+    maps_per_mic: int
+
+    def __init__(
+        self,
+        channels: int,
+        hidden: int = 32,
+        n_layers: int = 4,
+        n_fft: int = 256,
+        hop_length: int = 64,
+        kernel_size: int = 5,
+        use_weight_norm: bool = True,
+    ):
+        super().__init__(channels, n_fft, hop_length)
+        _check_odd(kernel_size)
+
+        def conv(in_ch: int, out_ch: int, i: int | None) -> nn.Module:
+            return nn.Conv1d(in_ch, out_ch, kernel_size, stride=2 if i else 1,
+                             padding=kernel_size // 2)
+
+        self.net = _scorer_stack(conv, self.maps_per_mic * (channels // 2 - 1), hidden,
+                                 n_layers, use_weight_norm)
 
 
-class SpatialDiscriminator(_PairSpectrumDiscriminator):
+class SpatialDiscriminator(_PooledPairDiscriminator):
     """Discriminator on segment-level inter-mic coherence of each source and their match.
 
     Direction is a property of a whole segment, not of one time-frequency bin: a single
@@ -289,22 +328,12 @@ class SpatialDiscriminator(_PairSpectrumDiscriminator):
     1-D conv stack along frequency. (The per-patch STFT discriminator sees the same
     phases unpooled; in a CPU check it stayed at chance in 250 GAN steps.)
 
+    Args: those of :class:`_PooledPairDiscriminator`.
+
     Shape: ``(B, 2C, T)`` → scores ``(B, 1, F')``.
     """
 
-    def __init__(
-        self,
-        channels: int,
-        hidden: int = 32,
-        n_layers: int = 4,
-        n_fft: int = 256,
-        hop_length: int = 64,
-        kernel_size: int = 5,
-        use_weight_norm: bool = True,
-    ):
-        super().__init__(channels, n_fft, hop_length)
-        self.net = _conv1d_scorer(6 * (channels // 2 - 1), hidden, n_layers, kernel_size,
-                                  use_weight_norm)
+    maps_per_mic = 6
 
     def features(self, x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
         """``(B, 2C, T)`` → ``(B, 6(C-1), F)``."""
@@ -315,7 +344,7 @@ class SpatialDiscriminator(_PairSpectrumDiscriminator):
         return torch.cat(maps, dim=1)
 
 
-class XCorrDiscriminator(_PairSpectrumDiscriminator):
+class XCorrDiscriminator(_PooledPairDiscriminator):
     """Discriminator on the energy-weighted inter-mic cross-correlation of each source.
 
     For source ``s`` and mic ``m = 1..C-1``, the cross-correlation with mic 0 at lags
@@ -333,29 +362,26 @@ class XCorrDiscriminator(_PairSpectrumDiscriminator):
     Features: both sources' curves and their product, ``3(C-1)`` channels over lags,
     into a 1-D conv stack.
 
+    Args:
+        channels: 2 sources × C mics.
+        max_lag: largest lag in samples.
+        lag_step: lag spacing in samples.
+        conf: ``hidden``, ``n_layers``, ``n_fft``, ``hop_length``, ``kernel_size``,
+            ``use_weight_norm`` of :class:`_PooledPairDiscriminator`.
+
     Shape: ``(B, 2C, T)`` → scores ``(B, 1, K')``.
     """
 
-    def __init__(
-        self,
-        channels: int,
-        hidden: int = 32,
-        n_layers: int = 4,
-        n_fft: int = 256,
-        hop_length: int = 64,
-        max_lag: float = 6.0,
-        lag_step: float = 0.25,
-        kernel_size: int = 5,
-        use_weight_norm: bool = True,
-    ):
-        super().__init__(channels, n_fft, hop_length)
+    maps_per_mic = 3
+
+    def __init__(self, channels: int, *, max_lag: float = 6.0, lag_step: float = 0.25,
+                 **conf: Any):
+        super().__init__(channels, **conf)
         lags = torch.arange(-max_lag, max_lag + lag_step / 2, lag_step)
-        freqs = torch.arange(n_fft // 2 + 1)
-        phase = 2 * torch.pi * freqs[:, None] * lags[None, :] / n_fft  # (F, K)
+        freqs = torch.arange(self.n_fft // 2 + 1)
+        phase = 2 * torch.pi * freqs[:, None] * lags[None, :] / self.n_fft  # (F, K)
         self.register_buffer("steer", torch.polar(torch.ones_like(phase), phase),
                              persistent=False)
-        self.net = _conv1d_scorer(3 * (channels // 2 - 1), hidden, n_layers, kernel_size,
-                                  use_weight_norm)
 
     def features(self, x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
         """``(B, 2C, T)`` → ``(B, 3(C-1), K)`` with K lags."""

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from sepplug.data.kaldi_dir import read_table
+from sepplug.datadir.kaldi_dir import read_table
 from sepplug.utils.offline import prepare_espnet_import
 
 

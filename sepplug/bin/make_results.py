@@ -6,24 +6,21 @@
 Reads the per-utterance scores ``<expdir>/enh_*/enhanced_*/scoring/per_utt.tsv`` (written
 by ``sepplug.bin.score_separation``) and writes, from the same numbers, RESULTS.md (ESPnet's
 layout: environment block, then a table with one row per model x test subset) and
-``<expdir>/results/summary.tsv`` (:mod:`sepplug.utils.results_table`; metrics ``si_sdri``,
+``<expdir>/results/summary.tsv`` (:mod:`sepplug.results.summary`; metrics ``si_sdri``,
 ``si_sdr``, ``sdri``, ``sdr`` with standard errors).
 """
 
 from __future__ import annotations
 
-import datetime
-import importlib.metadata as metadata
-import platform
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from sepplug.utils.atomic import atomic_save_figure, atomic_write_text
-from sepplug.utils.results_table import (
+from sepplug.results.markdown import environment, markdown_table
+from sepplug.results.per_utt import read_per_utt
+from sepplug.results.summary import (
     ResultRow,
     mean_stderr,
     read_family,
@@ -33,6 +30,7 @@ from sepplug.utils.results_table import (
     summary_path,
     write_summary,
 )
+from sepplug.utils.atomic import atomic_save_figure, atomic_write_text
 
 SUBSET_ORDER = {"test_easy": 0, "test_hard": 1, "test_both": 2}
 
@@ -43,27 +41,8 @@ def subset_key(subset: str) -> tuple[int, str]:
 
 
 SUMMARY_METRICS = ("si_sdri", "si_sdr", "sdri", "sdr")
-
-
-def read_per_utt(path: Path) -> tuple[list[str], dict[str, np.ndarray]]:
-    """``(utterance ids, metric -> (N,) column)`` of a ``per_utt.tsv`` (utt, then one float
-    column per metric).
-
-    Raises:
-        ValueError: an empty or malformed file (names it).
-    """
-    lines = path.read_text(encoding="utf-8").splitlines()
-    header = lines[0].split("\t") if lines else []
-    if header[:1] != ["utt"] or len(lines) < 2:
-        raise ValueError(f"{path}: not a per_utt.tsv with scored utterances")
-    try:
-        values = np.array([[float(v) for v in line.split("\t")[1:]] for line in lines[1:]])
-    except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from exc
-    if values.shape[1] != len(header) - 1:
-        raise ValueError(f"{path}: rows do not have the header's {len(header)} columns")
-    utts = [line.split("\t", 1)[0] for line in lines[1:]]
-    return utts, {name: values[:, i] for i, name in enumerate(header[1:])}
+TABLE_HEADER = ("model", "subset", "#utt", "SI-SDR (dB)", "SI-SDRi mean (dB)",
+                "SI-SDRi median (dB)", "SDR (dB)", "SDRi (dB)", "SI-SDRi s.e.", "family")
 
 
 def collect(expdir: Path) -> list[dict]:
@@ -86,7 +65,7 @@ def summary_rows(rows: list[dict]) -> list[ResultRow]:
 
 
 def fs_check_rows(expdir: Path) -> tuple[list[ResultRow], list[str]]:
-    """Rows of every ``<expdir>/*/fs_check.tsv`` (``sepplug.bin.fs_check``) and the
+    """Rows of every ``<expdir>/*/fs_check.tsv`` (``sepplug.recipes.spatialvctk.fs_check``) and the
     markdown sections of their ``fs_check.md`` tables."""
     rows, sections = [], []
     for path in sorted(expdir.glob("*/fs_check.tsv")):
@@ -97,50 +76,16 @@ def fs_check_rows(expdir: Path) -> tuple[list[ResultRow], list[str]]:
     return rows, sections
 
 
-def _version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def environment() -> str:
-    try:
-        git = subprocess.run(["git", "log", "-1", "--format=%H %cd"], capture_output=True,
-                             text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        git = "unknown"
-    return "\n".join([
-        "## Environments",
-        f"- date: `{datetime.datetime.now().strftime('%a %b %d %H:%M:%S %Z %Y')}`",
-        f"- python version: `{platform.python_version()}`",
-        f"- espnet version: `espnet {_version('espnet')}`",
-        f"- pytorch version: `pytorch {_version('torch')}`",
-        f"- sepplug version: `sepplug {_version('sepplug')}`",
-        f"- Git hash: `{git}`",
-        f"- machine: `{platform.machine()}, {_cpu_count()} CPU`",
-    ])
-
-
-def _cpu_count() -> int:
-    import os
-
-    return os.cpu_count() or 0
-
-
 def table(rows: list[dict]) -> str:
-    head = ("|model|subset|#utt|SI-SDR (dB)|SI-SDRi mean (dB)|SI-SDRi median (dB)|"
-            "SDR (dB)|SDRi (dB)|SI-SDRi s.e.|family|\n|---|---|---|---|---|---|---|---|---|---|")
-    lines = [head]
+    cells = []
     for r in rows:
         sc = r["scores"]
         n, si_sdri, stderr = mean_stderr(sc["si_sdri"])
-        lines.append(
-            f"|{r['model']}|{r['subset']}|{n}|{np.mean(sc['si_sdr']):.2f}|"
-            f"{si_sdri:.2f}|{np.median(sc['si_sdri']):.2f}|{np.mean(sc['sdr']):.2f}|"
-            f"{np.mean(sc['sdri']):.2f}|{stderr:.2f}|{r['family']}|"
-        )
-    return "\n".join(lines)
+        cells.append([r["model"], r["subset"], n, f"{np.mean(sc['si_sdr']):.2f}",
+                      f"{si_sdri:.2f}", f"{np.median(sc['si_sdri']):.2f}",
+                      f"{np.mean(sc['sdr']):.2f}", f"{np.mean(sc['sdri']):.2f}",
+                      f"{stderr:.2f}", r["family"]])
+    return "\n".join(markdown_table(TABLE_HEADER, cells))
 
 
 def plot(rows: list[dict], path: Path, title: str) -> None:
@@ -208,8 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "The same numbers as data: `results/summary.tsv` (standard errors over utterances).",
     ]
     if fs_sections:
-        parts += ["## Feature-suppression checks (family `fs_check`, `sepplug.bin.fs_check`)",
-                  *fs_sections]
+        parts += ["## Feature-suppression checks (family `fs_check`, "
+                  "`sepplug.recipes.spatialvctk.fs_check`)", *fs_sections]
     text = "\n\n".join(parts) + "\n"
     write_summary(summary_path(args), summary_rows(rows) + fs_rows)
     atomic_write_text(args.out, text)

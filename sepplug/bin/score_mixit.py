@@ -4,7 +4,7 @@
         --inf_scp exp/enh_x/enhanced_test/spk1.scp ... --inf_scp .../spk8.scp \\
         --out_dir exp/enh_x/enhanced_test/scoring
 
-``--data_dir`` is a test dir of :mod:`sepplug.data.mixit_data`: ``wav.scp`` (mixtures),
+``--data_dir`` is a test dir of :mod:`sepplug.recipes.mixit.make_data`: ``wav.scp`` (mixtures),
 ``utt2num_sources`` (K per example) and ``src<k>.scp`` (the k-th source of the examples
 with K >= k). The M ``--inf_scp`` files are the separator's outputs (M >= K).
 
@@ -31,8 +31,8 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from sepplug.data.errors import DataError
-from sepplug.data.kaldi_dir import read_table
+from sepplug.datadir.kaldi_dir import read_table
+from sepplug.errors import DataError
 from sepplug.utils.atomic import atomic_write_text
 from sepplug.utils.fuss_metrics import MetricInputError, score_example, summarize
 

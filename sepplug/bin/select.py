@@ -42,8 +42,8 @@ import torch
 import yaml
 from tqdm import tqdm
 
+from sepplug.datadir.kaldi_dir import read_table, write_table
 from sepplug.selection import ConfidenceWarning, clustering_confidence, mask_confidence
-from sepplug.utils.kaldi_files import read_kv, write_kv
 
 logger = logging.getLogger("sepplug.select")
 
@@ -115,7 +115,7 @@ def model_rate(config: dict, exp_dir: Path) -> tuple[int | None, str]:
         scp = _resolve(str(entry[0]), exp_dir) if entry else None
         if scp is None or len(entry) < 3 or entry[2] != "sound":
             continue
-        first = next(iter(read_kv(scp).values()), None)
+        first = next(iter(read_table(scp).values()), None)
         wav = _resolve(first, scp.parent) if first else None
         if wav is None and first:
             wav = _resolve(first, exp_dir)
@@ -276,7 +276,7 @@ def run(args: argparse.Namespace) -> None:
     scp = args.data_dir / "wav.scp"
     if not scp.is_file():
         raise SelectError(f"{args.data_dir}: missing wav.scp ({scp})")
-    mixtures = read_kv(scp)
+    mixtures = read_table(scp)
     if not mixtures:
         raise SelectError(f"{scp}: no mixtures")
     if len(args.model) < 2:
@@ -329,7 +329,7 @@ def run(args: argparse.Namespace) -> None:
                         + f"\t{models[best].name}")
         shutil.copyfile(scp, tmp / "wav.scp")
         for s, table in enumerate(tables):
-            write_kv(tmp / f"spk{s + 1}.scp", table)
+            write_table(tmp / f"spk{s + 1}.scp", table)
         header = "\t".join(["utt_id", *(m.name for m in models), "chosen"])
         (tmp / "confidence.tsv").write_text("\n".join([header, *rows]) + "\n",
                                             encoding="utf-8")

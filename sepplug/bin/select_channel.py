@@ -18,7 +18,7 @@ from pathlib import Path
 import soundfile as sf
 from tqdm import tqdm
 
-from sepplug.utils.kaldi_files import read_kv, write_kv
+from sepplug.datadir.kaldi_dir import read_table, write_table
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "wav").mkdir(parents=True)
     out_scp = {}
-    for utt, path in tqdm(read_kv(scp).items(), desc=f"channel {args.channel} of {scp}"):
+    for utt, path in tqdm(read_table(scp).items(), desc=f"channel {args.channel} of {scp}"):
         audio, fs = sf.read(path, dtype="float32", always_2d=True)
         if args.channel >= audio.shape[1]:
             print(f"select_channel: error: {path} ({utt}) has {audio.shape[1]} channels, "
@@ -45,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         dst = (args.out_dir / "wav" / f"{utt}.wav").resolve()
         sf.write(tmp / "wav" / f"{utt}.wav", audio[:, args.channel], fs, subtype="FLOAT")
         out_scp[utt] = str(dst)
-    write_kv(tmp / "wav.scp", out_scp)
+    write_table(tmp / "wav.scp", out_scp)
     for f in sorted(args.in_dir.iterdir()):
         if f.is_file() and f.name != "wav.scp" and not f.name.startswith("."):
             shutil.copy(f, tmp / f.name)

@@ -3,7 +3,7 @@
 ``sepplug validate-data`` checks a data dir once; a file that changes later (or a data dir
 that was never validated) would otherwise reach the model, and ESPnet would only log a NaN
 loss far from the cause. :class:`CheckedPreprocess` runs before the task's preprocessor
-and raises :class:`~sepplug.data.errors.DataError` naming the utterance, the data name,
+and raises :class:`~sepplug.errors.DataError` naming the utterance, the data name,
 its file list and the problem.
 """
 
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sepplug.data.audio_checks import signal_problem
-from sepplug.data.errors import DataError
-from sepplug.data.validate import declared_source_counts, is_padding
+from sepplug.datadir.audio_checks import signal_problem
+from sepplug.datadir.validate import declared_source_counts, is_padding
+from sepplug.errors import DataError
 
 # Data names holding reference sources: an all-zero one makes SI-SDR undefined.
 REFERENCE_PREFIXES = ("speech_ref",)
@@ -28,8 +28,8 @@ _REF_INDEX = re.compile(r"speech_ref(\d+)$")
 
 def declared_source_counts_near(ref_lists: Iterable[str]) -> dict[str, int]:
     """The padding declared by the ``utt2num_sources`` beside the reference lists (rule:
-    :func:`sepplug.data.validate.declared_source_counts`): ``speech_ref<k>`` with ``k > K``
-    may be silent (the supervised views of :mod:`sepplug.data.mixit_data`)."""
+    :func:`sepplug.datadir.validate.declared_source_counts`): ``speech_ref<k>`` with ``k > K``
+    may be silent (the supervised views of :mod:`sepplug.recipes.mixit.make_data`)."""
     counts: dict[str, int] = {}
     for data_dir in sorted({Path(path).parent for path in ref_lists}):
         table = data_dir / "utt2num_sources"

@@ -30,7 +30,7 @@ import math
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from sepplug.utils.results_table import mean_stderr
+from sepplug.results.summary import mean_stderr
 
 TINY = 1e-20
 MAX_REMIX_ASSIGNMENTS = 200_000  # 3 references x 11 estimates; memory ~ P·K·M

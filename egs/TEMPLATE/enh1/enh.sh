@@ -50,7 +50,7 @@ datadir=data
 dumpdir=dump
 expdir=exp
 corpus_dir=db/embedded_corpus  # where the embedded corpus is generated (db.sh: VCTK empty)
-corpus_opts=""             # options of sepplug.data.corpus (--num_speakers N ...)
+corpus_opts=""             # options of sepplug.simulate.corpus (--num_speakers N ...)
 local_data_opts=""         # options of the recipe's local/data.sh (sizes, segment ...)
 enh_config=""
 enh_args=""                # extra arguments of enh_train (override the config)
@@ -130,7 +130,7 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
             corpus=$corpus_dir
             log "stage 1: VCTK is empty in db.sh: the embedded corpus in $corpus"
             # shellcheck disable=SC2086
-            ${python} -m sepplug.data.corpus --out "$corpus" --fs 16000 --nj "$nj" $corpus_opts \
+            ${python} -m sepplug.simulate.corpus --out "$corpus" --fs 16000 --nj "$nj" $corpus_opts \
                 || die "stage 1: corpus generation failed"
         else
             [ -d "$VCTK" ] || die "stage 1: VCTK=$VCTK (db.sh) is not a directory"

@@ -30,7 +30,7 @@ model() {  # model <kind>_<domain>|'' FROM TO: enh.sh stages FROM-TO of that mod
         --local_data_opts "--segment 2.0 --n_train 1000 --n_dev 100 --n_test 200" \
         --normalize_output_wav false --validate_opts "--channels 1" --enh_tag "$tag" \
         --train_set "${tag#*_}_train" --valid_set "${tag#*_}_dev" --test_sets "${test_sets% }" \
-        --family single --results_tool sepplug.bin.make_selection_results --stage "$2" \
+        --family single --results_tool sepplug.recipes.dc_select.make_results --stage "$2" \
         --stop_stage "$3" --results_title "Clustering-confidence model selection" "${passed[@]}"
 }
 run_models "$jobs" "$expdir" "$stage" "$(( stop_stage < 6 ? stop_stage : 6 ))" 1 model "${models[@]}"

@@ -71,7 +71,7 @@ grep -q "2/2epoch started" "$work/exp/enh_ci_mc_e2/train.log" \
     || ci_fail "continue_training did not resume at epoch 2"
 # (captured first: `| grep -q` may close the pipe while python still prints, and pipefail
 # then fails the step on a BrokenPipeError)
-pareto_table=$(python3 -m sepplug.bin.plot_pareto --expdir "$work/exp" --out "$work/pareto.png" \
+pareto_table=$(python3 -m sepplug.recipes.spatialvctk.plot_pareto --expdir "$work/exp" --out "$work/pareto.png" \
     --include "ci_*" --exclude "*_e2")
 grep -q "|ci_feabase|feabase|" <<<"$pareto_table" || ci_fail "no ci_feabase row in the Pareto table"
 

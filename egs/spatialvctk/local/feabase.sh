@@ -39,6 +39,6 @@ feabase_continue() {  # feabase_continue TAG_eN: continue run TAG to N epochs, a
 
 pareto() {  # pareto PREFIX [plot_pareto filters]: PREFIX.png and PREFIX.md (Pareto plot, table)
     local out=$1; shift
-    python3 -m sepplug.bin.plot_pareto --expdir "$expdir" --out "$out.png" --table "$out.md" "$@"
+    python3 -m sepplug.recipes.spatialvctk.plot_pareto --expdir "$expdir" --out "$out.png" --table "$out.md" "$@"
     log "$out.png, $out.md"
 }

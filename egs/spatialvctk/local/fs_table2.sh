@@ -53,7 +53,7 @@ if ! is_done_for "$datadir/$fs_set" fs_apply "$fs_exp/model.pth"; then
 fi
 
 log "Table 2 (b): source angles before/after FS"
-python3 -m sepplug.bin.fs_verify --dir "$datadir/$test_set" --dir2 "$datadir/$fs_set" \
+python3 -m sepplug.recipes.spatialvctk.fs_verify --dir "$datadir/$test_set" --dir2 "$datadir/$fs_set" \
     --suffix _fs --no_progress >"$fs_exp/table2b_$test_set.txt.tmp"
 mv "$fs_exp/table2b_$test_set.txt.tmp" "$fs_exp/table2b_$test_set.txt"
 
@@ -72,14 +72,14 @@ failed=0
 for pid in $(jobs -p); do wait "$pid" || failed=1; done
 [ "$failed" = 0 ] || die "a Table 2 run failed: see $expdir/table2.*.log"
 
-python3 -m sepplug.bin.fs_table2 --expdir "$expdir" --orig "$test_set" --transformed "$fs_set" \
+python3 -m sepplug.recipes.spatialvctk.fs_table2 --expdir "$expdir" --orig "$test_set" --transformed "$fs_set" \
     --model "$spatial_tag=spatial-only: 6-ch $(basename "$enh_config" .yaml) trained on D_easy" \
     --model "$timbre_tag=timbre-only: 1-ch $(basename "$refmic_config" .yaml) (reference mic)" \
     --model "$erm_tag=ERM: 6-ch $(basename "$enh_config" .yaml) on D_all" \
     --out "$fs_exp/table2a_$test_set.md"
 
 log "FS checks (family fs_check)"
-python3 -m sepplug.bin.fs_check --orig "$datadir/$test_set" --transformed "$datadir/$fs_set" \
+python3 -m sepplug.recipes.spatialvctk.fs_check --orig "$datadir/$test_set" --transformed "$datadir/$fs_set" \
     --expdir "$expdir" --model "$fs_tag" --spatial_tag "$spatial_tag" --timbre_tag "$timbre_tag" \
     --out "$fs_exp/fs_check.tsv" --table "$fs_exp/fs_check.md" \
     --arrival_png "$fs_exp/arrival_order.png"

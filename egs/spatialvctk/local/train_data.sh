@@ -47,12 +47,12 @@ esac
 if $make; then
     case "$variant" in
         oracle_data)
-            is_done "$train_dir" list || ${python} -m sepplug.bin.make_train_list \
+            is_done "$train_dir" list || ${python} -m sepplug.recipes.spatialvctk.make_train_list \
                 --in_dir "$(input_dir "$train_set")" --in_dir "$(input_dir "${train_set}_hard_extra")" \
                 --out_dir "$train_dir"
             done_mark "$train_dir" list ;;
         oracle_re:*)
-            is_done "$train_dir" list || ${python} -m sepplug.bin.make_train_list \
+            is_done "$train_dir" list || ${python} -m sepplug.recipes.spatialvctk.make_train_list \
                 --in_dir "$(input_dir "$train_set")" --weights "${variant#oracle_re:}" \
                 --out_dir "$train_dir"
             done_mark "$train_dir" list ;;

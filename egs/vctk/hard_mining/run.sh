@@ -24,7 +24,7 @@ check_stages "$stage" "$stop_stage" "$jobs"
 check_seeds
 defaults=(--fs 8k --corpus_opts "--num_speakers 300" --local_data_opts "--n_dev 200 --n_test 1000"
           --validate_opts "--channels 1" --test_sets "dev test"
-          --results_tool sepplug.bin.make_hm_results
+          --results_tool sepplug.recipes.hard_mining.make_results
           --results_title "VCTK 2-speaker dynamic mixing and hard-sample mining")
 # shellcheck disable=SC2046  # one word per run name
 run_models "$jobs" "$expdir" "$stage" "$(( stop_stage < 6 ? stop_stage : 6 ))" 4 enh_run \

@@ -26,7 +26,7 @@ defaults=(--fs 8k --corpus_opts "--num_speakers 300"
           --local_data_opts "--segment 3.0 --n_train 4000 --n_dev 200 --n_test 300"
           --validate_opts "--channels 1" --test_sets test --normalize_output_wav false
           --scoring_tool sepplug.bin.score_mixit --score_opts "--threshold_db -20"
-          --results_tool sepplug.bin.make_mixit_results
+          --results_tool sepplug.recipes.mixit.make_results
           --results_title "VCTK MixIT (unsupervised)")
 stage=1 stop_stage=6 jobs=2 expdir=exp datadir=data enh_config="" enh_tag=""
 recipe_options "stage stop_stage jobs enh_configs enh_config" "expdir datadir enh_tag" "$@"

@@ -3,7 +3,8 @@
 ESPnet criteria compare one reference with one estimate. Regularisers of the output set
 (sparsity, decorrelation) need all ``M`` estimates together; they take
 ``ref (B, N, T)`` and ``inf (B, M, T)`` and return ``(B,)``. The
-``output_regularizer`` wrapper stacks ESPnet's lists and calls them.
+``output_regularizer`` wrapper stacks ESPnet's lists and calls them; the wrappers that
+pair references with estimates refuse them (:func:`check_pairwise_criterion`).
 
 They subclass ``TimeDomainLoss`` because ``ESPnetEnhancementModel.forward_loss`` routes
 criteria by that type (time-domain ones receive waveforms).
@@ -14,6 +15,7 @@ from __future__ import annotations
 from abc import ABC
 
 import torch
+from espnet2.enh.loss.criterions.abs_loss import AbsEnhLoss
 from espnet2.enh.loss.criterions.time_domain import TimeDomainLoss
 
 
@@ -38,3 +40,21 @@ class SourceSetLoss(TimeDomainLoss, ABC):
                 f"criterion '{self.name}': ref {tuple(ref.shape)} and inf {tuple(inf.shape)} "
                 "must share batch size and length"
             )
+
+
+def check_pairwise_criterion(criterion: object, owner: str) -> None:
+    """A pairing wrapper's criterion: an ESPnet ``AbsEnhLoss`` that compares one reference
+    ``(B, T)`` with one estimate ``(B, T)``, not a :class:`SourceSetLoss`.
+
+    Raises ``TypeError`` naming ``owner`` (the wrapper) otherwise.
+    """
+    if not isinstance(criterion, AbsEnhLoss):
+        raise TypeError(
+            f"{owner}: criterion must be an ESPnet AbsEnhLoss (si_snr, snr, ci_sdr ...), "
+            f"got {type(criterion).__name__}"
+        )
+    if isinstance(criterion, SourceSetLoss):
+        raise TypeError(
+            f"{owner}: criterion '{criterion.name}' scores the whole set of outputs; "
+            "use it with wrapper 'output_regularizer'"
+        )

@@ -12,7 +12,7 @@ timbre cue on those samples. Validation and inference are untouched.
 Category inputs: ESPnet's own ``enh.sh`` adds ``utt2category`` (a string per utterance)
 to the training inputs when the data dirs have it. Like ESPnet's ``EnhPreprocessor``, this
 preprocessor then maps it to an integer ``utt2category`` through ``categories`` (the
-config's top-level ``categories:`` list, see :mod:`sepplug.data.categories`); a swapped
+config's top-level ``categories:`` list, see :mod:`sepplug.datadir.categories`); a swapped
 sample gets the category ``fs``. ``fs`` (``utt2fs``) inputs become ``utt2fs`` as in ESPnet.
 
 ``p`` is the share of *all* training samples that are augmented, as in the paper
@@ -41,8 +41,8 @@ import numpy as np
 import soundfile as sf
 from espnet2.train.preprocessor import AbsPreprocessor
 
-from sepplug.data.categories import FS_CATEGORY, category_id, category_ids
-from sepplug.utils.kaldi_files import read_kv
+from sepplug.datadir.categories import FS_CATEGORY, category_id, category_ids
+from sepplug.datadir.kaldi_dir import read_table
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class FeabasePreprocessor(AbsPreprocessor):
             if not (fs_dir / name).is_file():
                 raise FileNotFoundError(f"feabase preprocessor: {fs_dir / name} not found "
                                         "(run recipe stage 4, fs_apply)")
-        tables = {name: read_kv(fs_dir / name) for name in needed}
+        tables = {name: read_table(fs_dir / name) for name in needed}
         out: dict[str, dict[str, str]] = {}
         for fs_key, mix_path in tables["wav.scp"].items():
             entry = {"mix": mix_path}
@@ -125,8 +125,8 @@ class FeabasePreprocessor(AbsPreprocessor):
         if "eligible_share" not in conf and train:
             train_scp = _training_wav_scp(args)
             if train_scp is not None:
-                keys = read_kv(train_scp)
-                fs_keys = {k.removesuffix(FS_SUFFIX) for k in read_kv(Path(conf["fs_dir"]) /
+                keys = read_table(train_scp)
+                fs_keys = {k.removesuffix(FS_SUFFIX) for k in read_table(Path(conf["fs_dir"]) /
                                                                         "wav.scp")}
                 share = len(fs_keys & set(keys)) / max(len(keys), 1)
                 if share == 0:
@@ -163,7 +163,7 @@ class FeabasePreprocessor(AbsPreprocessor):
             raise ValueError(
                 "feabase preprocessor: the inputs hold 'category' (utt2category, which "
                 "ESPnet's enh.sh adds when the data dirs have it) but no 'categories' list "
-                "is configured (see sepplug.data.categories)")
+                "is configured (see sepplug.datadir.categories)")
         num_channels = 1 if mix.ndim == 1 else mix.shape[-1]
         try:
             index = category_id(FS_CATEGORY if swapped else str(category), self.categories,

@@ -3,8 +3,8 @@
 Global hard-sample mining ("Mining hard samples locally and globally", sec. 2.4): under
 dynamic mixing, draw the partner of a training utterance from the speakers that make a
 hard pair with its speaker more often than uniform sampling would. Which pairs are hard is
-predicted offline from speaker parameters (:mod:`sepplug.data.speaker_params`,
-:mod:`sepplug.data.pair_hardness`: the pair table TSV).
+predicted offline from speaker parameters (:mod:`sepplug.recipes.hard_mining.speaker_params`,
+:mod:`sepplug.recipes.hard_mining.hardness`: the pair table TSV).
 
 ESPnet's :class:`DynamicMixingPreprocessor` keeps the loaded source (``speech_ref1``, the
 "anchor") and draws ``ref_num - 1`` partner utterances in ``_pick_source_utterances_``:
@@ -41,7 +41,7 @@ YAML (``--utt2spk`` must map the source list's utterances to real speakers)::
     preprocessor: hard_dm
     preprocessor_conf:
         source_scp_name: spk1.scp       # beside the training wav.scp, as ESPnet's
-        pair_table: exp/spk/pairs.tsv   # python -m sepplug.data.pair_hardness ...
+        pair_table: exp/spk/pairs.tsv   # python -m sepplug.recipes.hard_mining.hardness ...
         hard_share: 0.5
         hard_quantile: 0.2
         hard_scope: global
@@ -59,9 +59,9 @@ from collections.abc import Sequence
 import numpy as np
 from espnet2.train.preprocessor import DynamicMixingPreprocessor
 
-from sepplug.data.errors import DataError
-from sepplug.data.pair_hardness import hard_mask, read_pair_table
 from sepplug.enh.preprocessor.spatial_dm import install_epoch_hook
+from sepplug.errors import DataError
+from sepplug.mixing.pair_table import hard_mask, read_pair_table
 
 HARD_SCOPES = ("global", "anchor")
 _MAX_REJECTIONS = 1000  # then list the allowed utterances explicitly (rare: few speakers)

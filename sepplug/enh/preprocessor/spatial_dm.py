@@ -1,10 +1,10 @@
 """On-the-fly spatial mixing (dynamic mixing for multi-channel data) as an ESPnet preprocessor.
 
 In training, every sample the dataset loads is replaced by a fresh two-speaker mixture:
-the sampling policy (:mod:`sepplug.data.sampling_policy`) draws a category, speakers,
-utterances (from a dry source list, :mod:`sepplug.data.dry_sources`) and two positions of
-one room of an RIR bank (:mod:`sepplug.data.rir_bank`), and
-:func:`sepplug.data.spatial_mix.render_mixture` convolves and mixes them like the
+the sampling policy (:mod:`sepplug.mixing.sampling_policy`) draws a category, speakers,
+utterances (from a dry source list, :mod:`sepplug.mixing.dry_sources`) and two positions of
+one room of an RIR bank (:mod:`sepplug.mixing.rir_bank`), and
+:func:`sepplug.mixing.spatial_mix.render_mixture` convolves and mixes them like the
 simulator, optionally rotating the scene (the 6-mic circular array is rotation-symmetric:
 rotating the channel order rotates the scene). Dev and test (``train=False``) pass through
 unchanged: they stay the fixed simulated sets. ESPnet's stock ``dynamic_mixing``
@@ -43,8 +43,8 @@ YAML::
 
     preprocessor: spatial_dm
     preprocessor_conf:
-        rir_bank: dump/rir_bank           # python -m sepplug.data.rir_bank --out ...
-        source_scp: data/dry_train/wav.scp  # python -m sepplug.data.dry_sources ...
+        rir_bank: dump/rir_bank           # python -m sepplug.mixing.rir_bank --out ...
+        source_scp: data/dry_train/wav.scp  # python -m sepplug.mixing.dry_sources ...
         subset_probs: {easy: 0.4, hard: 0.05, both: 0.55}
         category_weights: {hard: 4.0}     # optional: oracle re-weighting
         pair_weights: {"p001,p002": 3.0}  # optional: hard-sample mining hook
@@ -66,13 +66,18 @@ from typing import Any
 import numpy as np
 from espnet2.train.preprocessor import AbsPreprocessor
 
-from sepplug.data.categories import category_id, category_ids
-from sepplug.data.dry_sources import DryAudio, load_source_list
-from sepplug.data.errors import DataError
-from sepplug.data.rir_bank import RirBank
-from sepplug.data.sampling_policy import CATEGORIES, Draw, PairWeights, SamplingPolicy
-from sepplug.data.spatial import DEFAULT_TRAIN_RATIOS
-from sepplug.data.spatial_mix import MixParams, draw_mix_params, render_mixture
+from sepplug.datadir.categories import category_id, category_ids
+from sepplug.errors import DataError
+from sepplug.mixing.dry_sources import DryAudio, load_source_list
+from sepplug.mixing.rir_bank import RirBank
+from sepplug.mixing.sampling_policy import (
+    CATEGORIES,
+    DEFAULT_SUBSET_PROBS,
+    Draw,
+    PairWeights,
+    SamplingPolicy,
+)
+from sepplug.mixing.spatial_mix import MixParams, draw_mix_params, render_mixture
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +156,7 @@ class SpatialDMPreprocessor(AbsPreprocessor):
         self._dropped_category = False
         if not train:
             return  # dev/test pass through: load nothing
-        self.policy = SamplingPolicy(subset_probs or DEFAULT_TRAIN_RATIOS, category_weights,
+        self.policy = SamplingPolicy(subset_probs or DEFAULT_SUBSET_PROBS, category_weights,
                                      pair_weights, min_sep_deg)
         self.bank = RirBank.load(rir_bank, fs=fs)
         if self.categories is not None:  # every category the policy draws needs an id

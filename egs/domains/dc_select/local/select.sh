@@ -3,7 +3,7 @@
 # selected by the paper's clustering confidence; mask: mask-based models, selected by the
 # confidence of their masks) and per test set, `sepplug select` runs the kind's domain
 # models on each mixture and keeps the most confident one (exp/select/<kind>/<set>/); then
-# sepplug.bin.make_selection_results writes RESULTS.md (Tables 1-2, Figure 3, the kinds
+# sepplug.recipes.dc_select.make_results writes RESULTS.md (Tables 1-2, Figure 3, the kinds
 # compared) and results/summary.tsv from the single models' scores and the picks.
 #   local/select.sh --expdir exp --datadir data --domains "speech music env" --kinds "dc mask"
 set -euo pipefail
@@ -44,7 +44,7 @@ for kind in $kinds; do
         || die "stage 7: plot_learning_curves failed"
 done
 [ -f "$notes" ] || notes=""
-${python} -m sepplug.bin.make_selection_results --expdir "$expdir" --out "$expdir/RESULTS.md" \
+${python} -m sepplug.recipes.dc_select.make_results --expdir "$expdir" --out "$expdir/RESULTS.md" \
     --title "$title" "${pairs[@]}" ${notes:+--notes "$notes"} >/dev/null || die "stage 7: make_selection_results failed"
 log "stage 7: $expdir/RESULTS.md, $expdir/results/summary.tsv, $expdir/confidence_vs_sdr.png, $expdir/learning_curves_*.png"
 exit 0

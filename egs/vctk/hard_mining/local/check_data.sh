@@ -18,7 +18,7 @@ case "$set_name" in
         own=$(awk '$1 == $2' "$dir/utt2spk" | wc -l)
         if [ "$speakers" -lt 2 ] || [ "$own" -gt 0 ]; then
             echo "$0: $dir/utt2spk names $speakers speaker(s), $own utterance(s) as their own" \
-                 "speaker: not a dynamic-mixing source set (python -m sepplug.data.dm_speech)" >&2
+                 "speaker: not a dynamic-mixing source set (python -m sepplug.recipes.hard_mining.make_data)" >&2
             exit 1
         fi ;;
 esac

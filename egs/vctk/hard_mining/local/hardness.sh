@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Stage 7 of the hard-mining recipe: speaker parameters of every corpus speaker (median F0
-# by pYIN and a speaker embedding, sepplug.data.speaker_params, with the verification EER
+# by pYIN and a speaker embedding, sepplug.recipes.hard_mining.speaker_params, with the verification EER
 # of the embedding on held-out utterances), then the correlation analysis
 # of dm's test SI-SNRi with them, the hardness predictor fitted on dm's dev SI-SNRi, the
 # speaker-pair table that hard_dm reads and the predicted-hardest 25 % of the test set
-# (sepplug.bin.hardness_analysis) under <expdir>/hardness/.
+# (sepplug.recipes.hard_mining.hardness_analysis) under <expdir>/hardness/.
 #   local/hardness.sh --expdir exp --datadir data [--corpus_dir DIR] [--max_utts 5]
 #                     [--embedding resemblyzer|mfcc]
 # Embeddings: resemblyzer = the pretrained GE2E d-vector shipped in the resemblyzer wheel
-# (sepplug.data.resemblyzer_embedding, the default); mfcc = standardised MFCC statistics
+# (sepplug.recipes.hard_mining.resemblyzer_embedding, the default); mfcc = standardised MFCC statistics
 # (untrained; the baseline it replaced).
 set -euo pipefail
 {
@@ -32,7 +32,7 @@ for s in dev test; do
         || die "stage 7: dm is not scored on $s: run stages 1-6"
 done
 case $embedding in
-    resemblyzer) embed_opts=(--embed_fn sepplug.data.resemblyzer_embedding:resemblyzer_embedding
+    resemblyzer) embed_opts=(--embed_fn sepplug.recipes.hard_mining.resemblyzer_embedding:resemblyzer_embedding
                              --no_standardize) ;;
     mfcc) embed_opts=() ;;
     *) die "stage 7: --embedding $embedding: use resemblyzer or mfcc" ;;
@@ -42,13 +42,13 @@ if is_done "$out/params" "params_$embedding"; then
 else
     log "stage 7: speaker parameters ($embedding embedding) of $corpus -> $out/params"
     rm -f "$out/params"/.done.params*  # another embedding's marker must not survive
-    ${python} -m sepplug.data.speaker_params --corpus_dir "$corpus" --out_dir "$out/params" \
+    ${python} -m sepplug.recipes.hard_mining.speaker_params --corpus_dir "$corpus" --out_dir "$out/params" \
         --max_utts "$max_utts" --heldout "$heldout" "${embed_opts[@]}" \
         || die "stage 7: speaker_params failed"
     done_mark "$out/params" "params_$embedding"
 fi
 log "stage 7: correlation analysis, predictor (dev), pair table, hard test subset -> $out"
-${python} -m sepplug.bin.hardness_analysis --params_dir "$out/params" \
+${python} -m sepplug.recipes.hard_mining.hardness_analysis --params_dir "$out/params" \
     --fit "$datadir/dev/mixtures.tsv" "$expdir/enh_dm/enhanced_dev/scoring/per_utt.tsv" \
     --eval "$datadir/test/mixtures.tsv" "$expdir/enh_dm/enhanced_test/scoring/per_utt.tsv" \
     --hard_share "$hard_share" --hard_quantile "$hard_quantile" --out_dir "$out" \

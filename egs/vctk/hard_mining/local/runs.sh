@@ -91,7 +91,7 @@ report() {  # stage 9: the WVL runs (wvl_run), learning curves, RESULTS.md and
         || die "stage 9: plot_learning_curves failed"
     [ -f "$expdir/hardness/analysis.png" ] && cp "$expdir/hardness/analysis.png" "$expdir/analysis.png"
     [ -f local/results_notes.md ] && notes=(--notes local/results_notes.md)
-    ${python} -m sepplug.bin.make_hm_results --expdir "$expdir" --out "$expdir/RESULTS.md" \
+    ${python} -m sepplug.recipes.hard_mining.make_results --expdir "$expdir" --out "$expdir/RESULTS.md" \
         "${notes[@]}" || die "stage 9: make_hm_results failed"
     log "stage 9: $expdir/RESULTS.md, $expdir/results/summary.tsv"
 }

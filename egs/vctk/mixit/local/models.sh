@@ -5,7 +5,7 @@
 # dev_sup views of the data), mixit, mixit_sparse, mixit_sparse_cov (the output regularisers);
 # suffix _sigmoid_masks for ESPnet's stock `rnn` (not sepplug's `rnn_softmax`, whose masks
 # sum to the mixture). The committed RESULTS.md (with the notes):
-#   python -m sepplug.bin.make_mixit_results --expdir exp --out exp/RESULTS.md \
+#   python -m sepplug.recipes.mixit.make_results --expdir exp --out exp/RESULTS.md \
 #       --notes local/results_notes.md
 
 family_of() {  # supervised or mixit[_sparse][_cov] (the config's loss wrapper and output

@@ -43,7 +43,7 @@ from sepplug.enh.loss.mixing import (
     second_order_stats,
 )
 from sepplug.enh.loss.signals import check_signals, mean_criterion, stack_signals
-from sepplug.enh.loss.source_set import SourceSetLoss
+from sepplug.enh.loss.source_set import check_pairwise_criterion
 
 OWNER = "mixit_efficient"
 OBJECTIVES = ("auto", "snr", "si_snr")
@@ -83,20 +83,11 @@ class EfficientMixITSolver(AbsLossWrapper):
         max_chunk_elements: int = 2**24,
     ):
         super().__init__()
-        if not isinstance(criterion, AbsEnhLoss):
-            raise TypeError(
-                f"{OWNER}: criterion must be an ESPnet AbsEnhLoss (si_snr, snr, ci_sdr ...), "
-                f"got {type(criterion).__name__}"
-            )
+        check_pairwise_criterion(criterion, OWNER)
         if isinstance(criterion, FrequencyDomainLoss):
             raise TypeError(
                 f"{OWNER}: criterion '{criterion.name}' is a frequency-domain loss; the "
                 "least-squares assignment needs real time-domain signals"
-            )
-        if isinstance(criterion, SourceSetLoss):
-            raise TypeError(
-                f"{OWNER}: criterion '{criterion.name}' scores the whole set of outputs; "
-                "use it with wrapper 'output_regularizer'"
             )
         if diag_loading < 0:
             raise ValueError(f"{OWNER}: diag_loading must be >= 0, got {diag_loading}")

@@ -43,7 +43,7 @@ from espnet2.enh.loss.criterions.abs_loss import AbsEnhLoss
 from espnet2.enh.loss.wrappers.pit_solver import PITSolver
 
 from sepplug.enh.loss.signals import check_signals, mean_criterion, stack_signals
-from sepplug.enh.loss.source_set import SourceSetLoss
+from sepplug.enh.loss.source_set import check_pairwise_criterion
 
 logger = logging.getLogger(__name__)
 
@@ -100,16 +100,7 @@ class WeightedPITSolver(PITSolver):
         set_statistic: bool = True,
         weighted_training: bool = True,
     ):
-        if not isinstance(criterion, AbsEnhLoss):
-            raise TypeError(
-                f"{OWNER}: criterion must be an ESPnet AbsEnhLoss (si_snr, snr, ci_sdr ...), "
-                f"got {type(criterion).__name__}"
-            )
-        if isinstance(criterion, SourceSetLoss):
-            raise TypeError(
-                f"{OWNER}: criterion '{criterion.name}' scores the whole set of outputs; "
-                "use it with wrapper 'output_regularizer'"
-            )
+        check_pairwise_criterion(criterion, OWNER)
         super().__init__(
             criterion,
             weight=weight,

@@ -1,0 +1,5 @@
+"""Dynamic mixing and hard-sample mining (``egs/vctk/hard_mining``): the dry source set and
+fixed test mixtures (:mod:`.make_data`), speaker parameters (:mod:`.speaker_params`,
+:mod:`.resemblyzer_embedding`), pair hardness and its analysis (:mod:`.hardness`,
+:mod:`.hardness_analysis`; the pair table format itself is the library's
+:mod:`sepplug.mixing.pair_table`), and the results (:mod:`.make_results`)."""
