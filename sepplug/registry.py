@@ -73,6 +73,9 @@ _STATE = RegistryState()
 
 
 def _tables() -> dict[str, object]:
+    from sepplug.utils.offline import prepare_espnet_import
+
+    prepare_espnet_import()  # quiet and fast ESPnet start, whoever imports it first
     import espnet2.tasks.enh as enh_task
 
     return {t: getattr(enh_task, t) for t in GROUP_TO_TABLE.values()}

@@ -63,6 +63,8 @@ validate_opts=""           # extra options of validate-data (e.g. --channels 1)
 train_variant=erm          # erm (the training set as it is) or a variant of local/train_data.sh
 local_train_opts=""        # options of the recipe's local/augment.sh and local/train_data.sh
 inference_model=auto       # auto: first best_model_criterion ESPnet wrote, else valid.loss.best.pth
+fold_length=80000          # samples: batch_type folded halves batches of longer utterances
+                           # (ESPnet's enh.sh: speech_fold_length 800 x 100 for raw audio)
 normalize_output_wav=true  # false keeps output levels (activity / over-separation scoring)
 scoring_tool=sepplug.bin.score_separation  # --data_dir --inf_scp.. --ref_channel --out_dir
 score_opts=""
@@ -246,7 +248,7 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
             --config "$enh_config" \
             $(data_args train "$train_dir") $(data_args valid "$(input_dir "$valid_set")") \
             --train_shape_file "$stats_dir/train/speech_mix_shape" \
-            --valid_shape_file "$stats_dir/valid/speech_mix_shape" \
+            --valid_shape_file "$stats_dir/valid/speech_mix_shape" --fold_length "$fold_length" \
             --output_dir "$enh_exp" --ngpu "$ngpu" --resume true "${train_extra[@]}" $enh_args \
             || die "stage 5 failed: see $enh_exp/train.log"
         # ESPnet skips utterances shorter than chunk_length without an error: a "trained"
