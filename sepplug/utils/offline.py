@@ -147,8 +147,12 @@ def quiet_third_party_future_warnings(
 
 
 def prepare_espnet_import() -> None:
-    """Offline nltk stand-ins, lazy unused modules and quiet third-party FutureWarnings,
+    """Offline nltk stand-ins, lazy unused modules, quiet third-party FutureWarnings and
+    typeguard's instrumentation from its disk cache (:mod:`sepplug.utils.espnet_import`),
     before ESPnet is first imported."""
+    from sepplug.utils.espnet_import import cache_typeguard_instrumentation
+
     prepare_offline_nltk()
     defer_unused_imports()
     quiet_third_party_future_warnings()
+    cache_typeguard_instrumentation()
