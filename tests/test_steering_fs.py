@@ -214,7 +214,7 @@ def test_steering_recipe_config_builds(name):
 
 
 def test_make_results_adds_the_fs_checks(tmp_path):
-    from sepplug.bin import make_results
+    from sepplug.recipes.spatialvctk import make_results
     from sepplug.results.summary import ResultRow, format_summary
 
     scoring = tmp_path / "enh_m" / "enhanced_test_both" / "scoring"

@@ -6,9 +6,8 @@
 #   ./run.sh --stage 5 --stop-stage 6 --enh_config conf/tuning/train_enh_dprnn_refmic.yaml \
 #            --input_channels ref    # one model (--enh_config or --enh_tag), as enh.sh trains it
 #   ./run.sh --fs 16k --enh_config conf/tuning/train_enh_mc_dprnn.yaml --ngpu 1  # paper size
-# FEABASE (run_feabase.sh): --train_variant oracle_data|oracle_re:easy=W,hard=W,both=W|feabase
-# (local/train_data.sh), --fs_config YAML --fs_tag NAME (local/augment.sh); the rest go to
-# enh.sh (egs/TEMPLATE/enh1/enh.sh, see its header), later options win.
+# FEABASE (run_feabase.sh): --train_variant oracle_data|oracle_re:...|feabase (local/train_data.sh),
+# --fs_config YAML --fs_tag NAME (local/augment.sh); other options go to enh.sh.
 set -euo pipefail
 {  # read whole before it runs: editing run.sh during a run is safe
 cd "$(dirname "$0")"
@@ -22,6 +21,7 @@ opts=(--fs 8k --enh_config "$config_6ch" --corpus_opts "--num_speakers 300"
       --local_data_opts "--segment 3.0 --n_train 2000 --n_dev 90
                          --dev_ratios easy=0.34,hard=0.33,both=0.33 --n_test 200 --n_hard_extra 300"
       --test_sets "test_easy test_hard test_both" --results_title "SpatialVCTK"
+      --results_tool sepplug.recipes.spatialvctk.make_results
       --local_train_opts "--fs_tag $fs_tag${fs_config:+ --fs_config $fs_config}" "${passed[@]}")
 [ -z "$enh_config$enh_tag" ] || exec ./enh.sh "${opts[@]}" --stage "$stage" --stop_stage "$stop_stage"
 model() {  # model 6ch|1ch|'' FROM TO: enh.sh stages FROM-TO of that model ('': the data)

@@ -13,7 +13,7 @@ layout: environment block, then a table with one row per model x test subset) an
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,6 @@ from sepplug.results.summary import (
     ResultRow,
     mean_stderr,
     read_family,
-    read_summary,
     results_tool_parser,
     row_from_values,
     summary_path,
@@ -64,16 +63,8 @@ def summary_rows(rows: list[dict]) -> list[ResultRow]:
             for r in rows for metric in SUMMARY_METRICS]
 
 
-def fs_check_rows(expdir: Path) -> tuple[list[ResultRow], list[str]]:
-    """Rows of every ``<expdir>/*/fs_check.tsv`` (``sepplug.recipes.spatialvctk.fs_check``) and the
-    markdown sections of their ``fs_check.md`` tables."""
-    rows, sections = [], []
-    for path in sorted(expdir.glob("*/fs_check.tsv")):
-        rows += read_summary(path)
-        table = path.with_suffix(".md")
-        if table.is_file():
-            sections.append(f"### {path.parent.name}\n\n{table.read_text(encoding='utf-8')}")
-    return rows, sections
+#: a recipe's addition to the results: ``expdir -> (summary rows, Markdown parts)``
+ExtraResults = Callable[[Path], tuple[list[ResultRow], list[str]]]
 
 
 def table(rows: list[dict]) -> str:
@@ -124,7 +115,9 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, extra: ExtraResults | None = None) -> int:
+    """The command line; a recipe's own results tool passes ``extra``: its rows join
+    summary.tsv and its Markdown parts follow the separation table (ValueError: exit 1)."""
     p = results_tool_parser(__doc__, "SpatialVCTK")
     p.add_argument("--plot", type=Path, default=None,
                    help="bar chart (default: <expdir>/results_si_sdri.png)")
@@ -140,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     try:
-        fs_rows, fs_sections = fs_check_rows(args.expdir)
+        extra_rows, extra_parts = extra(args.expdir) if extra else ([], [])
     except ValueError as exc:
         print(f"make_results: error: {exc}", file=sys.stderr)
         return 1
@@ -152,11 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         table(rows),
         "The same numbers as data: `results/summary.tsv` (standard errors over utterances).",
     ]
-    if fs_sections:
-        parts += ["## Feature-suppression checks (family `fs_check`, "
-                  "`sepplug.recipes.spatialvctk.fs_check`)", *fs_sections]
-    text = "\n\n".join(parts) + "\n"
-    write_summary(summary_path(args), summary_rows(rows) + fs_rows)
+    text = "\n\n".join(parts + extra_parts) + "\n"
+    write_summary(summary_path(args), summary_rows(rows) + extra_rows)
     atomic_write_text(args.out, text)
     if not args.no_plot:
         plot(rows, args.plot or args.expdir / "results_si_sdri.png", args.title)

@@ -278,10 +278,12 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
         for marker in "$datadir/.done.data_$fs" "$datadir/$s"/.done.*; do
             [ -f "$marker" ] && made_from+=("$marker")
         done
-        if is_done_for "$out" separate "${made_from[@]}" && is_done "$out" score; then
+        separated=false  # checksummed once: the model and data files can be large
+        is_done_for "$out" separate "${made_from[@]}" && separated=true
+        if $separated && is_done "$out" score; then
             log "stage 6: $out already scored, skipped"; continue
         fi
-        if ! is_done_for "$out" separate "${made_from[@]}"; then
+        if ! $separated; then
             log "stage 6: separate $s with $model"
             rm -rf "$out.tmp"; mkdir -p "$out.tmp/logdir"
             ${decode_cmd} "$out.tmp/logdir/inference.log" ${python} -m sepplug.bin.enh_inference \

@@ -83,7 +83,7 @@ python3 -m sepplug.recipes.spatialvctk.fs_check --orig "$datadir/$test_set" --tr
     --expdir "$expdir" --model "$fs_tag" --spatial_tag "$spatial_tag" --timbre_tag "$timbre_tag" \
     --out "$fs_exp/fs_check.tsv" --table "$fs_exp/fs_check.md" \
     --arrival_png "$fs_exp/arrival_order.png"
-flock "$expdir/.results.lock" python3 -m sepplug.bin.make_results --expdir "$expdir" \
+flock "$expdir/.results.lock" python3 -m sepplug.recipes.spatialvctk.make_results --expdir "$expdir" \
     --out "$expdir/RESULTS.md" --title SpatialVCTK >/dev/null
 log "$fs_exp/table2a_$test_set.md, $fs_exp/table2b_$test_set.txt, $fs_exp/fs_check.md"
 cat "$fs_exp/table2a_$test_set.md" "$fs_exp/table2b_$test_set.txt" "$fs_exp/fs_check.md"
