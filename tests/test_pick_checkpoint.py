@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from sepplug.bin.pick_checkpoint import CheckpointError, main, pick
 
@@ -129,7 +130,18 @@ def test_enh_sh_model_file(tmp_path):
     assert "inference model: valid.loss.best.pth" in run.stderr
     run = subprocess.run(["bash", "-c", script, "x", "9epoch.pth"], capture_output=True, text=True)
     assert run.returncode == 1
-    assert "ERROR: checkpoint" in run.stderr and "missing" in run.stderr
+    assert f"checkpoint {exp / '9epoch.pth'} missing" in run.stderr
+    assert "ERROR: stage 6: no checkpoint to separate with" in run.stderr
+
+
+@pytest.mark.parametrize("criteria", [["valid", "loss", "min"], {"valid": "loss"}, [["valid"]]])
+def test_a_malformed_best_model_criterion_is_an_error(tmp_path, criteria):
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    (exp / "config.yaml").write_text(yaml.safe_dump({"best_model_criterion": criteria}))
+    (exp / "valid.loss.best.pth").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="best_model_criterion must be a list of"):
+        pick(exp)
 
 
 def test_sepplug_select_auto_uses_the_same_rule(tmp_path):

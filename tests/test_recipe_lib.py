@@ -91,6 +91,20 @@ def test_recipe_options_refuse_a_missing_value_and_a_stray_word(tmp_path):
     assert stray.returncode == 1 and "unexpected argument 'oops'" in stray.stderr
 
 
+def test_recipe_options_help_prints_the_callers_header(tmp_path):
+    """-h / --help prints the run.sh's header comment (not an error), exit 0; an error names
+    the calling script, not recipe_lib.sh."""
+    run_sh = tmp_path / "run.sh"
+    run_sh.write_text(f"#!/usr/bin/env bash\n# My recipe: what it does.\n#   ./run.sh --x 1\n"
+                      f"set -eu\n. {LIB}\nx=0\nrecipe_options x '' \"$@\"\necho x=$x\n")
+    for flag in ("-h", "--help"):
+        result = subprocess.run(["bash", str(run_sh), flag], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == "My recipe: what it does.\n  ./run.sh --x 1\n"
+    result = subprocess.run(["bash", str(run_sh), "--x"], capture_output=True, text=True)
+    assert result.returncode == 1 and "(run.sh:7) ERROR: option --x needs a value" in result.stderr
+
+
 def test_check_stages(tmp_path):
     assert _bash("check_stages 1 6 && check_stages 6 6 2", tmp_path).returncode == 0
     for args, message in (("6 5", "beyond --stop-stage 5"), ("x 5", "stage numbers"),

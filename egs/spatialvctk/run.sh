@@ -15,14 +15,14 @@ cd "$(dirname "$0")"
 config_6ch=conf/tuning/train_enh_tf_dualpath_cpu.yaml
 config_1ch=conf/tuning/train_enh_rnn_1ch_cpu.yaml
 stage=1 stop_stage=6 expdir=exp enh_config="" enh_tag="" fs_config="" fs_tag=fs_steer
-recipe_options "stage stop_stage fs_config fs_tag" "expdir enh_config enh_tag" "$@"
+recipe_options "stage stop_stage fs_config fs_tag local_train_opts" "expdir enh_config enh_tag" "$@"
 check_stages "$stage" "$stop_stage"
 opts=(--fs 8k --enh_config "$config_6ch" --corpus_opts "--num_speakers 300"
       --local_data_opts "--segment 3.0 --n_train 2000 --n_dev 90
                          --dev_ratios easy=0.34,hard=0.33,both=0.33 --n_test 200 --n_hard_extra 300"
       --test_sets "test_easy test_hard test_both" --results_title "SpatialVCTK"
-      --results_tool sepplug.recipes.spatialvctk.make_results
-      --local_train_opts "--fs_tag $fs_tag${fs_config:+ --fs_config $fs_config}" "${passed[@]}")
+      --local_train_opts "--fs_tag $fs_tag${fs_config:+ --fs_config $fs_config} ${local_train_opts:-}"
+      --results_tool sepplug.recipes.spatialvctk.make_results "${passed[@]}")
 [ -z "$enh_config$enh_tag" ] || exec ./enh.sh "${opts[@]}" --stage "$stage" --stop_stage "$stop_stage"
 model() {  # model 6ch|1ch|'' FROM TO: enh.sh stages FROM-TO of that model ('': the data)
     local m=()

@@ -51,11 +51,16 @@ def pick(exp_dir: Path, name: str = "auto") -> tuple[Path, str]:
     try:
         conf = yaml.safe_load(config.read_text()) or {}
         criteria = conf.get("best_model_criterion") or []
-        names = [f"{phase}.{key}.best.pth" for phase, key, *_ in criteria]
-    except (OSError, yaml.YAMLError, AttributeError, TypeError, ValueError) as exc:
+    except (OSError, yaml.YAMLError, AttributeError) as exc:
         raise CheckpointError(
             f"checkpoint of {exp_dir} missing: cannot read {config} ({exc})"
         ) from exc
+    if not isinstance(criteria, list) or not all(
+            isinstance(c, list) and len(c) >= 2 and all(isinstance(x, str) for x in c[:2])
+            for c in criteria):
+        raise CheckpointError(f"checkpoint of {exp_dir} missing: {config}: best_model_criterion "
+                              f"must be a list of [phase, key, min|max], got {criteria!r}")
+    names = [f"{phase}.{key}.best.pth" for phase, key, *_ in criteria]
     if name != "auto":
         if not (exp_dir / name).is_file():
             raise CheckpointError(f"checkpoint {exp_dir / name} missing")

@@ -23,6 +23,7 @@ calls it).
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -62,23 +63,23 @@ def _cache_key(f, module, version: str) -> str | None:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _load(key: str):
+def _load(root: Path, key: str):
     try:
-        data = (typeguard_cache_dir() / f"{key}.bin").read_bytes()
+        data = (root / f"{key}.bin").read_bytes()
         return marshal.loads(data)
     except (OSError, EOFError, ValueError, TypeError):
         return None
 
 
-def _store(key: str, value) -> None:
-    root = typeguard_cache_dir()
+def _store(root: Path, key: str, value) -> None:
+    tmp = root / f".{key}.{os.getpid()}.tmp"
     try:
         root.mkdir(parents=True, exist_ok=True)
-        tmp = root / f".{key}.{os.getpid()}.tmp"
         tmp.write_bytes(marshal.dumps(value))
         tmp.replace(root / f"{key}.bin")
-    except OSError:
-        pass  # a read-only cache dir: typeguard's work is simply not kept
+    except OSError:  # a read-only or full cache dir: typeguard's work is simply not kept
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 def cache_typeguard_instrumentation() -> bool:
@@ -106,6 +107,10 @@ def cache_typeguard_instrumentation() -> bool:
         return False
     if not callable(getattr(_decorators, "find_target_function", None)):
         return False
+    try:
+        root = typeguard_cache_dir()
+    except RuntimeError:  # no HOME and no passwd entry: no cache dir to be had
+        return False
     original = _decorators.instrument
 
     def instrument(f):
@@ -127,7 +132,7 @@ def cache_typeguard_instrumentation() -> bool:
         module = sys.modules[f.__module__]
         debug = global_config.debug_instrumentation
         key = None if debug else _cache_key(f, module, version)
-        cached = _load(key) if key else None
+        cached = _load(root, key) if key else None
         if isinstance(cached, str):
             return cached
         if (isinstance(cached, tuple) and len(cached) == 2
@@ -143,7 +148,7 @@ def cache_typeguard_instrumentation() -> bool:
             if not instrumentor.target_node or instrumentor.target_lineno is None:
                 reason = "instrumentor did not find the target function"
                 if key:
-                    _store(key, reason)
+                    _store(root, key, reason)
                 return reason
 
             module_code = compile(module_ast, f.__code__.co_filename, "exec",
@@ -154,7 +159,7 @@ def cache_typeguard_instrumentation() -> bool:
             if not new_code:
                 reason = "cannot find the target function in the AST"
                 if key:
-                    _store(key, reason)
+                    _store(root, key, reason)
                 return reason
             names_used_in_annotations = tuple(sorted(instrumentor.names_used_in_annotations))
             if debug:
@@ -166,7 +171,7 @@ def cache_typeguard_instrumentation() -> bool:
                 print(ast.unparse(instrumentor.target_node), file=sys.stderr)
                 print("----------------------------------------------", file=sys.stderr)
             if key:
-                _store(key, (new_code, names_used_in_annotations))
+                _store(root, key, (new_code, names_used_in_annotations))
 
         closure = f.__closure__
         if new_code.co_freevars != f.__code__.co_freevars:

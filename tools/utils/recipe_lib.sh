@@ -92,14 +92,19 @@ _run_models_one() { "$_run_models_func" "$1" "${_run_models_range[@]}"; }
 # (or --name-with-dashes) sets the caller's variable <name> when <name> is one of the words
 # of OWN (run.sh's own options) or SHARED (options run.sh reads that enh.sh takes too); every
 # option but OWN's goes on, in order, to the array passed=() for enh.sh (later options win
-# there, so the caller puts passed after its defaults). Every option needs a value.
+# there, so the caller puts passed after its defaults). Every option needs a value; -h or
+# --help prints the caller's header comment and exits. Errors name the caller's file.
 recipe_options() {
-    local _own=" $1 " _shared=" $2 " _name
+    local _own=" $1 " _shared=" $2 " _name _at=("${BASH_LINENO[0]}" "${BASH_SOURCE[1]:-$0}")
     shift 2
     passed=()
     while [ $# -gt 0 ]; do
-        case "$1" in --?*) ;; *) die "unexpected argument '$1'" ;; esac
-        [ $# -ge 2 ] || die "option $1 needs a value"
+        case "$1" in
+            -h|--help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "${_at[1]}"; exit 0 ;;
+            --?*) ;;
+            *) _log_at "${_at[@]}" "ERROR: unexpected argument '$1'" >&2; exit 1 ;;
+        esac
+        [ $# -ge 2 ] || { _log_at "${_at[@]}" "ERROR: option $1 needs a value" >&2; exit 1; }
         _name=${1#--}; _name=${_name//-/_}
         if [[ $_own == *" $_name "* || $_shared == *" $_name "* ]]; then printf -v "$_name" '%s' "$2"; fi
         [[ $_own == *" $_name "* ]] || passed+=("$1" "$2")

@@ -64,7 +64,8 @@ train_variant=erm          # erm (the training set as it is) or a variant of loc
 local_train_opts=""        # options of the recipe's local/augment.sh and local/train_data.sh
 inference_model=auto       # auto: first best_model_criterion ESPnet wrote, else valid.loss.best.pth
 fold_length=80000          # samples: batch_type folded halves batches of longer utterances
-                           # (ESPnet's enh.sh: speech_fold_length 800 x 100 for raw audio)
+                           # (ESPnet's enh.sh: speech_fold_length 800 x 100 for raw audio);
+                           # set it here, not in --enh_args ("": none is passed)
 normalize_output_wav=true  # false keeps output levels (activity / over-separation scoring)
 scoring_tool=sepplug.bin.score_separation  # --data_dir --inf_scp.. --ref_channel --out_dir
 score_opts=""
@@ -78,7 +79,7 @@ help_message="Usage: $0 --enh_config YAML [--stage N] [--stop_stage N] [--nj N] 
   [--fs 8k|16k] [--local_data_opts OPTS] [--corpus_opts OPTS] [--enh_args ARGS]
   [--enh_tag TAG] [--family NAME] [--input_channels all|ref]
   [--train_variant erm|VARIANT] [--local_train_opts OPTS]
-  [--inference_model FILE|auto] [--test_sets 'A B']
+  [--inference_model FILE|auto] [--fold_length SAMPLES] [--test_sets 'A B']
   [--scoring_tool MODULE] [--results_tool MODULE] [--datadir DIR] [--expdir DIR]
 (see the header of $0 for the stages and the rest)"
 
@@ -169,7 +170,8 @@ fi
 
 # ---- stage 3: the recipe's augmentation hook -------------------------------------
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
-    if [ -x local/augment.sh ]; then
+    if [ -f local/augment.sh ]; then
+        [ -x local/augment.sh ] || die "stage 3: local/augment.sh is not executable (chmod +x it)"
         # shellcheck disable=SC2086
         python=$python local/augment.sh --datadir "$datadir" --dumpdir "$dumpdir" \
             --expdir "$expdir" --train_set "$train_set" --valid_set "$valid_set" $local_train_opts \
@@ -184,8 +186,9 @@ train_dir=$(input_dir "$train_set")   # erm: the training set as it is
 train_extra=()                        # the variant's extra enh_train arguments
 if [ "$train_variant" != erm ]; then
     # Named even when stage 4 does not run: stage 5 trains on the variant's dir.
-    [ -x local/train_data.sh ] \
+    [ -f local/train_data.sh ] \
         || die "--train_variant $train_variant: the recipe has no local/train_data.sh (only erm)"
+    [ -x local/train_data.sh ] || die "local/train_data.sh is not executable (chmod +x it)"
     make=false
     if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then make=true; fi
     spec=$(mktemp "${TMPDIR:-/tmp}/train_data.XXXXXX")
@@ -248,7 +251,8 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
             --config "$enh_config" \
             $(data_args train "$train_dir") $(data_args valid "$(input_dir "$valid_set")") \
             --train_shape_file "$stats_dir/train/speech_mix_shape" \
-            --valid_shape_file "$stats_dir/valid/speech_mix_shape" --fold_length "$fold_length" \
+            --valid_shape_file "$stats_dir/valid/speech_mix_shape" \
+            ${fold_length:+--fold_length "$fold_length"} \
             --output_dir "$enh_exp" --ngpu "$ngpu" --resume true "${train_extra[@]}" $enh_args \
             || die "stage 5 failed: see $enh_exp/train.log"
         # ESPnet skips utterances shorter than chunk_length without an error: a "trained"
@@ -262,7 +266,7 @@ fi
 # The checkpoint stage 6 uses.
 model_file() {  # auto: the first best_model_criterion ESPnet wrote, else valid.loss.best.pth
     ${python} -m sepplug.bin.pick_checkpoint --exp_dir "$enh_exp" --name "$inference_model" \
-        || die "checkpoint $enh_exp/$inference_model missing: run stage 5 (or set --inference_model)"
+        || die "stage 6: no checkpoint to separate with (see above): run stage 5 (or set --inference_model)"
 }
 
 # ---- stage 6: inference, scoring, RESULTS.md + results/summary.tsv ------------------

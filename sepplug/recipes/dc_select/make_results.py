@@ -364,7 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         body, rows, points = build(args.expdir, args.select_dir or args.expdir / "select", pairs)
         notes = args.notes.read_text(encoding="utf-8") if args.notes else ""
     except (ValueError, OSError) as exc:
-        print(f"make_selection_results: error: {exc}", file=sys.stderr)
+        print(f"sepplug.recipes.dc_select.make_results: error: {exc}", file=sys.stderr)
         return 1
     figure = args.out.parent / "confidence_vs_sdr.png"
     if points:

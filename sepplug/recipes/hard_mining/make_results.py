@@ -275,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         table, rows = build(args.expdir)
         notes = args.notes.read_text(encoding="utf-8") if args.notes else ""
     except (ValueError, OSError) as exc:
-        print(f"make_hm_results: error: {exc}", file=sys.stderr)
+        print(f"sepplug.recipes.hard_mining.make_results: error: {exc}", file=sys.stderr)
         return 1
     figures = [f"![{name}]({name}.png)" for name in ("analysis", "learning_curves")
                if (args.out.parent / f"{name}.png").is_file()]

@@ -288,10 +288,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         against_supervised = supervised_table(rows, scores)
         sweep = sparsity_table(rows, scores)
     except (ValueError, OSError) as exc:
-        print(f"make_mixit_results: error: {exc}", file=sys.stderr)
+        print(f"sepplug.recipes.mixit.make_results: error: {exc}", file=sys.stderr)
         return 1
     if not rows:
-        print(f"make_mixit_results: error: no score_mixit summary.json under "
+        print(f"sepplug.recipes.mixit.make_results: error: no score_mixit summary.json under "
               f"{args.expdir}/enh_*/enhanced_*/scoring/", file=sys.stderr)
         return 1
     text = "\n\n".join([

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sepplug.errors import DataError
 from sepplug.results.summary import (
     ResultRow,
     format_summary,
@@ -135,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.arrival_png is not None and args.n_arrival > 0:
             arrival_figure(args.orig, args.transformed, args.suffix, args.n_arrival,
                            args.arrival_png)
-    except (FileNotFoundError, ValueError) as err:
+    except (DataError, FileNotFoundError, ValueError) as err:
         print(f"fs_check: error: {err}", file=sys.stderr)
         return 1
     atomic_write_text(args.out, format_summary(rows))

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sepplug.errors import DataError
+
 
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
@@ -124,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for d in [args.dir] + ([args.dir2] if args.dir2 else []):
             results.append(angle_stats_for_dir(d, max_utts=args.max_utts,
                                                progress=not args.no_progress))
-    except (FileNotFoundError, ValueError, OSError) as exc:
+    except (DataError, FileNotFoundError, ValueError, OSError) as exc:
         print(f"fs_verify: error: {exc}", file=sys.stderr)
         return 2
     names = [str(args.dir)] + ([str(args.dir2)] if args.dir2 else [])
@@ -135,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(format_paired(results[0], results[1], args.suffix, args.threshold))
         try:
             change = waveform_change(args.dir, args.dir2, args.suffix, args.max_utts)
-        except (FileNotFoundError, ValueError, OSError) as exc:
+        except (DataError, FileNotFoundError, ValueError, OSError) as exc:
             print(f"fs_verify: error: {exc}", file=sys.stderr)
             return 2
         print(f"  waveform change    {change['snr']:6.1f} dB SNR (median; |x|^2 / |G(x) - x|^2)\n"

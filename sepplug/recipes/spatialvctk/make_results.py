@@ -38,7 +38,8 @@ def fs_check_results(expdir: Path) -> tuple[list[ResultRow], list[str]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return make_results.main(argv, extra=fs_check_results)
+    return make_results.main(argv, extra=fs_check_results,
+                             prog="sepplug.recipes.spatialvctk.make_results", description=__doc__)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sepplug.datadir.kaldi_dir import UTT_FILES, read_table, write_spk2utt, write_table
+from sepplug.errors import DataError
 
 CATEGORIES = ("easy", "hard", "both")
 
@@ -92,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         weights = parse_weights(args.weights) if args.weights else None
         n = build(args.in_dir, args.out_dir, weights, args.seed)
-    except (ValueError, FileNotFoundError) as exc:
+    except (DataError, ValueError, FileNotFoundError) as exc:
         print(f"make_train_list: error: {exc}", file=sys.stderr)
         return 1
     print(f"make_train_list: {args.out_dir}: {n} utterances")

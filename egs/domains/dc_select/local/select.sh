@@ -45,7 +45,7 @@ for kind in $kinds; do
 done
 [ -f "$notes" ] || notes=""
 ${python} -m sepplug.recipes.dc_select.make_results --expdir "$expdir" --out "$expdir/RESULTS.md" \
-    --title "$title" "${pairs[@]}" ${notes:+--notes "$notes"} >/dev/null || die "stage 7: make_selection_results failed"
+    --title "$title" "${pairs[@]}" ${notes:+--notes "$notes"} >/dev/null || die "stage 7: sepplug.recipes.dc_select.make_results failed"
 log "stage 7: $expdir/RESULTS.md, $expdir/results/summary.tsv, $expdir/confidence_vs_sdr.png, $expdir/learning_curves_*.png"
 exit 0
 }

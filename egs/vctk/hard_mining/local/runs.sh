@@ -78,7 +78,7 @@ hard_resampling() {  # stage 8: dm_hm and dm_hm_wtl (enh.sh stages 5-6), with th
 }
 
 report() {  # stage 9: the WVL runs (wvl_run), learning curves, RESULTS.md and
-            # results/summary.tsv (make_hm_results)
+            # results/summary.tsv (sepplug.recipes.hard_mining.make_results)
     local src run exps=() notes=()
     for src in $(runs_of dm dm_wtl); do wvl_run "$src"; done
     for run in $(runs_of dm dm_wtl dm_hm dm_hm_wtl); do
@@ -92,6 +92,6 @@ report() {  # stage 9: the WVL runs (wvl_run), learning curves, RESULTS.md and
     [ -f "$expdir/hardness/analysis.png" ] && cp "$expdir/hardness/analysis.png" "$expdir/analysis.png"
     [ -f local/results_notes.md ] && notes=(--notes local/results_notes.md)
     ${python} -m sepplug.recipes.hard_mining.make_results --expdir "$expdir" --out "$expdir/RESULTS.md" \
-        "${notes[@]}" || die "stage 9: make_hm_results failed"
+        "${notes[@]}" || die "stage 9: sepplug.recipes.hard_mining.make_results failed"
     log "stage 9: $expdir/RESULTS.md, $expdir/results/summary.tsv"
 }
