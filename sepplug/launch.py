@@ -16,7 +16,6 @@ import runpy
 import sys
 from collections.abc import Sequence
 
-from sepplug.utils.espnet_import import cache_typeguard_instrumentation
 from sepplug.utils.offline import prepare_espnet_import
 
 
@@ -27,7 +26,6 @@ def run_tool(module_name: str, argv: Sequence[str]) -> None:
     ESPnet's other tools (``aggregate_stats_dirs``, ``launch``, ...) start at once.
     """
     prepare_espnet_import()
-    cache_typeguard_instrumentation()  # ~4 s less per ESPnet start (sepplug.utils.espnet_import)
     module = importlib.import_module(module_name)
     if "espnet2.tasks.enh" in sys.modules:
         from sepplug.tasks.enh import SepplugEnhancementTask

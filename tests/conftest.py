@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import pytest
 
-from sepplug.utils.espnet_import import cache_typeguard_instrumentation
 from sepplug.utils.offline import prepare_espnet_import
 
-prepare_espnet_import()
-cache_typeguard_instrumentation()
+prepare_espnet_import()  # includes the typeguard cache
 
 # About how long (s, one idle core) the slowest tests take, by node id prefix (a file, or
 # a file::test). Only the order matters: a missing or stale entry costs time, not a result.

@@ -66,11 +66,14 @@ def pick(exp_dir: Path, name: str = "auto") -> tuple[Path, str]:
             raise CheckpointError(f"checkpoint {exp_dir / name} missing")
         return exp_dir / name, "as asked"
     skipped = []
+    reported: dict[str, set[str] | None] = {}  # phase -> its stats in the logs, read once
     for phase, key, *_ in criteria:
         ckpt = f"{phase}.{key}.best.pth"
         if (exp_dir / ckpt).is_file():
             return exp_dir / ckpt, "; ".join(skipped) or "the first best_model_criterion"
-        keys = reported_keys(exp_dir, phase)
+        if phase not in reported:
+            reported[phase] = reported_keys(exp_dir, phase)
+        keys = reported[phase]
         if keys is not None and key not in keys:
             skipped.append(f"{ckpt} was never written: ESPnet reported no {phase}/{key}")
         else:

@@ -32,7 +32,7 @@ SCP_FILES = ("wav.scp", "spk1.scp", "spk2.scp", "spk1_mc.scp", "spk2_mc.scp")
 TABLE_FILES = SCP_FILES + ("utt2spk", "spk2utt", "utt2category", "utt2angle")
 CATEGORIES = ("easy", "hard", "both")
 #: per-utterance files a recipe tool copies or rewrites when it derives a data dir
-UTT_FILES = SCP_FILES + ("utt2spk", "utt2category", "utt2angle")
+UTT_FILES = tuple(f for f in TABLE_FILES if f != "spk2utt")  # spk2utt is derived
 FS_CATEGORY = "fs"  #: utterances written by sepplug.augment.fs_apply (feature-suppressed)
 
 

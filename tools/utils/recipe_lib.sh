@@ -6,7 +6,8 @@ _log_at() {
     echo "$(date '+%Y-%m-%dT%H:%M:%S') ($(basename "$file"):$line) $*"
 }
 log() { _log_at "${BASH_LINENO[0]}" "${BASH_SOURCE[1]:-$0}" "$@"; }
-die() { _log_at "${BASH_LINENO[0]}" "${BASH_SOURCE[1]:-$0}" "ERROR: $*" >&2; exit 1; }
+die() { _die_at "${BASH_LINENO[0]}" "${BASH_SOURCE[1]:-$0}" "$@"; }
+_die_at() { _log_at "$1" "$2" "ERROR: ${*:3}" >&2; exit 1; }  # _die_at LINE FILE message
 # Stage done markers: done_mark DIR NAME / is_done DIR NAME
 done_mark() { mkdir -p "$1" && touch "$1/.done.$2"; }
 is_done() { [ -f "$1/.done.$2" ]; }
@@ -102,9 +103,9 @@ recipe_options() {
         case "$1" in
             -h|--help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "${_at[1]}"; exit 0 ;;
             --?*) ;;
-            *) _log_at "${_at[@]}" "ERROR: unexpected argument '$1'" >&2; exit 1 ;;
+            *) _die_at "${_at[@]}" "unexpected argument '$1'" ;;
         esac
-        [ $# -ge 2 ] || { _log_at "${_at[@]}" "ERROR: option $1 needs a value" >&2; exit 1; }
+        [ $# -ge 2 ] || _die_at "${_at[@]}" "option $1 needs a value"
         _name=${1#--}; _name=${_name//-/_}
         if [[ $_own == *" $_name "* || $_shared == *" $_name "* ]]; then printf -v "$_name" '%s' "$2"; fi
         [[ $_own == *" $_name "* ]] || passed+=("$1" "$2")
@@ -113,12 +114,14 @@ recipe_options() {
 }
 
 # check_stages STAGE STOP_STAGE [JOBS]: stage numbers, STAGE <= STOP_STAGE, JOBS a positive
-# integer; dies naming the bad one.
+# integer; dies naming the bad one (and the caller's file and line).
 check_stages() {
+    local at=("${BASH_LINENO[0]}" "${BASH_SOURCE[1]:-$0}")
     [[ $1 =~ ^[0-9]+$ && $2 =~ ^[0-9]+$ ]] \
-        || die "--stage '$1' / --stop-stage '$2' must be stage numbers"
-    [ "$1" -le "$2" ] || die "--stage $1 is beyond --stop-stage $2"
-    [ $# -lt 3 ] || [[ $3 =~ ^[1-9][0-9]*$ ]] || die "--jobs '$3' is not a positive integer"
+        || _die_at "${at[@]}" "--stage '$1' / --stop-stage '$2' must be stage numbers"
+    [ "$1" -le "$2" ] || _die_at "${at[@]}" "--stage $1 is beyond --stop-stage $2"
+    [ $# -lt 3 ] || [[ $3 =~ ^[1-9][0-9]*$ ]] \
+        || _die_at "${at[@]}" "--jobs '$3' is not a positive integer"
 }
 
 # model_input_dir DATADIR DUMPDIR INPUT_CHANNELS REF_CHANNEL SET: the data dir a model reads

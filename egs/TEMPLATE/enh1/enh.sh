@@ -89,7 +89,7 @@ help_message="Usage: $0 --enh_config YAML [--stage N] [--stop_stage N] [--nj N] 
 . ./cmd.sh
 . ./db.sh
 
-[ "$stage" -le "$stop_stage" ] || die "--stage $stage is beyond --stop_stage $stop_stage"
+check_stages "$stage" "$stop_stage"
 case "$fs" in 8k) fs_hz=8000 ;; 16k) fs_hz=16000 ;; *) die "--fs must be 8k or 16k, got '$fs'" ;; esac
 case "$input_channels" in all|ref) ;; *) die "--input_channels must be all or ref" ;; esac
 [ -n "$enh_config" ] || die "--enh_config is required"

@@ -33,40 +33,36 @@ case "$make" in true|false) ;; *) die "--make must be true or false, got '$make'
 [ -n "$out" ] || die "--out FILE is required"
 
 input_dir() { model_input_dir "$datadir" "$dumpdir" "$input_channels" "$ref_channel" "$1"; }
-train_dir=$(input_dir "$train_set")
+train_dir_src=$(input_dir "$train_set")  # the training set as the model reads it
+train_dir=$train_dir_src
 extra=()
+list_args=()  # the variants made by make_train_list: its inputs
 fs_exp=$expdir/$fs_tag
 fs_dir=$dumpdir/raw/${train_set}_${fs_tag}   # FS-transformed D_both of the training set
 case "$variant" in
-    oracle_data) train_dir=$dumpdir/raw/${train_set}_oracle_data_${input_channels} ;;
+    oracle_data) train_dir=$dumpdir/raw/${train_set}_oracle_data_${input_channels}
+                 list_args=(--in_dir "$train_dir_src"
+                            --in_dir "$(input_dir "${train_set}_hard_extra")") ;;
     oracle_re:*) train_dir=$dumpdir/raw/${train_set}_re_${variant#oracle_re:}_${input_channels}
-                 train_dir=${train_dir//[=,]/_} ;;
+                 train_dir=${train_dir//[=,]/_}
+                 list_args=(--in_dir "$train_dir_src" --weights "${variant#oracle_re:}") ;;
     feabase) extra=(--preprocessor feabase --preprocessor_conf "fs_dir=$fs_dir") ;;
     *) die "unknown --train_variant '$variant'" ;;
 esac
-if $make; then
-    case "$variant" in
-        oracle_data)
-            is_done "$train_dir" list || ${python} -m sepplug.recipes.spatialvctk.make_train_list \
-                --in_dir "$(input_dir "$train_set")" --in_dir "$(input_dir "${train_set}_hard_extra")" \
-                --out_dir "$train_dir"
-            done_mark "$train_dir" list ;;
-        oracle_re:*)
-            is_done "$train_dir" list || ${python} -m sepplug.recipes.spatialvctk.make_train_list \
-                --in_dir "$(input_dir "$train_set")" --weights "${variant#oracle_re:}" \
-                --out_dir "$train_dir"
-            done_mark "$train_dir" list ;;
-        feabase)
-            [ -f "$fs_exp/model.pth" ] || die "stage 4: FEABASE needs $fs_exp/model.pth: run stage 3 with --fs_config"
-            # The marker holds model.pth's checksum: a retrained FS model redoes the audio.
-            if ! is_done_for "$fs_dir" fs_apply "$fs_exp/model.pth"; then
-                log "stage 4: transform the D_both sources of $train_set -> $fs_dir"
-                rm -rf "$fs_dir"
-                ${python} -m sepplug.bin.fs_apply --model "$fs_exp/model.pth" \
-                    --in_dir "$datadir/$train_set" --out_dir "$fs_dir" --categories both
-                done_mark_for "$fs_dir" fs_apply "$fs_exp/model.pth"
-            fi ;;
-    esac
+if $make && [ ${#list_args[@]} -gt 0 ]; then
+    is_done "$train_dir" list || ${python} -m sepplug.recipes.spatialvctk.make_train_list \
+        "${list_args[@]}" --out_dir "$train_dir"
+    done_mark "$train_dir" list
+elif $make && [ "$variant" = feabase ]; then
+    [ -f "$fs_exp/model.pth" ] || die "stage 4: FEABASE needs $fs_exp/model.pth: run stage 3 with --fs_config"
+    # The marker holds model.pth's checksum: a retrained FS model redoes the audio.
+    if ! is_done_for "$fs_dir" fs_apply "$fs_exp/model.pth"; then
+        log "stage 4: transform the D_both sources of $train_set -> $fs_dir"
+        rm -rf "$fs_dir"
+        ${python} -m sepplug.bin.fs_apply --model "$fs_exp/model.pth" \
+            --in_dir "$datadir/$train_set" --out_dir "$fs_dir" --categories both
+        done_mark_for "$fs_dir" fs_apply "$fs_exp/model.pth"
+    fi
 fi
 printf '%s\n' "$train_dir" "${extra[@]}" >"$out"
 exit 0
