@@ -14,6 +14,7 @@ ENTRY_POINTS = {
         "dc_blstm = sepplug.enh.separator.dc_separator:DCBLSTMSeparator",
         "tf_dualpath = sepplug.enh.separator.tf_dualpath:TFDualPathSeparator",
         "rnn_softmax = sepplug.enh.separator.rnn_softmax:SoftmaxRNNSeparator",
+        "spectral_spatial = sepplug.enh.separator.spectral_spatial:SpectralSpatialSeparator",
     ],
     "espnet2.enh.encoder": [],
     "espnet2.enh.decoder": [],

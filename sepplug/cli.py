@@ -7,6 +7,9 @@
     sepplug bench NAME           run a benchmark from bench/ (ratios, not timed tests)
     sepplug select --model DIR --model DIR ... --data_dir DIR --out_dir DIR
                                  per mixture, keep the most confident model's output
+    sepplug preference --model DIR --data_dir DIR [--fs_model DIR] [--timbre_model DIR]
+                                 a model's SI-SDRi on easy/hard/both/FS(both): spatial or
+                                 timbre cue (sepplug.bin.preference)
     sepplug --version
 """
 
@@ -31,6 +34,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "validate-data": ("sepplug.datadir.validate", "main", "check a Kaldi-style data dir"),
     "bench": ("sepplug.bench", "main", "run a benchmark (see bench/)"),
     "select": ("sepplug.bin.select", "main", "pick the most confident model per mixture"),
+    "preference": ("sepplug.bin.preference", "main", "which cue a model uses (spatial/timbre)"),
 }
 
 

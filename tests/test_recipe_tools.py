@@ -90,6 +90,23 @@ def test_oracle_data_union_and_bad_weights(tmp_path, capsys):
     assert "must give all of" in capsys.readouterr().err
 
 
+def test_oracle_data_extra_limit_takes_a_seeded_subset_of_the_extra(tmp_path, capsys):
+    a = make_dir(tmp_path, "train", CATS)
+    b = make_dir(tmp_path, "extra", {f"x{i}": "hard" for i in range(5)}, seed=1)
+    args = ["--in_dir", str(a), "--in_dir", str(b), "--extra_limit", "2"]
+    assert make_train_list.main([*args, "--out_dir", str(tmp_path / "o1")]) == 0
+    assert make_train_list.main([*args, "--out_dir", str(tmp_path / "o2")]) == 0
+    keys = sorted(read_table(tmp_path / "o1" / "wav.scp"))
+    assert len(keys) == len(CATS) + 2 and set(CATS) < set(keys)  # train whole, 2 extra
+    assert keys == sorted(read_table(tmp_path / "o2" / "wav.scp"))  # deterministic
+    assert sorted(read_table(tmp_path / "o1" / "spk2utt")) == sorted(
+        read_table(tmp_path / "o1" / "utt2spk"))
+    assert make_train_list.main([*args[:4], "--extra_limit", "6",
+                                 "--out_dir", str(tmp_path / "o3")]) == 1
+    assert "--extra_limit 6 but it has 5 utterances" in capsys.readouterr().err
+    assert not (tmp_path / "o3").exists()
+
+
 def test_select_channel_keeps_the_requested_mic(tmp_path, capsys):
     src = make_dir(tmp_path, "test", CATS, channels=3)
     out = tmp_path / "test_ch2"

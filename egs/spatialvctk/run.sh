@@ -19,7 +19,7 @@ recipe_options "stage stop_stage fs_config fs_tag local_train_opts" "expdir enh_
 check_stages "$stage" "$stop_stage"
 opts=(--fs 8k --enh_config "$config_6ch" --corpus_opts "--num_speakers 300"
       --local_data_opts "--segment 3.0 --n_train 2000 --n_dev 90
-                         --dev_ratios easy=0.34,hard=0.33,both=0.33 --n_test 200 --n_hard_extra 300"
+                         --dev_ratios easy=0.34,hard=0.33,both=0.33 --n_test 200 --n_hard_extra 2000"
       --test_sets "test_easy test_hard test_both" --results_title "SpatialVCTK"
       --local_train_opts "--fs_tag $fs_tag${fs_config:+ --fs_config $fs_config} ${local_train_opts:-}"
       --results_tool sepplug.recipes.spatialvctk.make_results "${passed[@]}")

@@ -95,7 +95,7 @@ def _parse_rate(value) -> int | None:
         return None
 
 
-def _resolve(path: str, exp_dir: Path) -> Path | None:
+def resolve_path(path: str, exp_dir: Path) -> Path | None:
     """A path of a training config: as given, or relative to the recipe dir (exp/..)."""
     for cand in (Path(path), exp_dir.parent.parent / path, exp_dir.parent / path):
         if cand.is_file():
@@ -112,13 +112,13 @@ def model_rate(config: dict, exp_dir: Path) -> tuple[int | None, str]:
     if config.get("fs") is not None and _parse_rate(config["fs"]):
         return _parse_rate(config["fs"]), f"{exp_dir / 'config.yaml'} (fs)"
     for entry in config.get("train_data_path_and_name_and_type") or []:
-        scp = _resolve(str(entry[0]), exp_dir) if entry else None
+        scp = resolve_path(str(entry[0]), exp_dir) if entry else None
         if scp is None or len(entry) < 3 or entry[2] != "sound":
             continue
         first = next(iter(read_table(scp).values()), None)
-        wav = _resolve(first, scp.parent) if first else None
+        wav = resolve_path(first, scp.parent) if first else None
         if wav is None and first:
-            wav = _resolve(first, exp_dir)
+            wav = resolve_path(first, exp_dir)
         if wav is not None:
             try:
                 return sf.info(str(wav)).samplerate, f"training data {wav}"
@@ -162,13 +162,19 @@ def inspect_model(exp_dir: Path, name: str, model_file: str) -> Model:
     return Model(name, exp_dir, ckpt, rate, rate_source)
 
 
-def load_model(model: Model, device: str) -> None:
-    """Build ``model.separate`` with ESPnet's ``SeparateSpeech`` and hook its separator."""
+def separate_speech_class():
+    """ESPnet's ``SeparateSpeech``, imported so that it builds sepplug's plugins too."""
     # sepplug.tasks.enh first: it prepares ESPnet's import (no nltk look-ups, quiet
     # third-party warnings) and registers the plugins before the model is built.
     import sepplug.tasks.enh  # noqa: F401, I001
     from espnet2.bin.enh_inference import SeparateSpeech
 
+    return SeparateSpeech
+
+
+def load_model(model: Model, device: str) -> None:
+    """Build ``model.separate`` with ESPnet's ``SeparateSpeech`` and hook its separator."""
+    SeparateSpeech = separate_speech_class()
     config_file, ckpt = model.exp_dir / "config.yaml", model.checkpoint
     try:
         separate = SeparateSpeech(train_config=config_file, model_file=ckpt, device=device)

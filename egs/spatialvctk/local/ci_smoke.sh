@@ -52,14 +52,18 @@ sed -e 's/^max_epochs:.*/max_epochs: 1/' -e 's/^steps_per_epoch:.*/steps_per_epo
 [ -s "$work/exp/fs_steer/valid.csv" ] || ci_fail "no FS validation log"
 ci_summary_row "$work/exp/results/summary.tsv" ci_feabase feabase test_easy si_sdri 4
 local/fs_table2.sh --expdir "$work/exp" --datadir "$work/data" --dumpdir "$work/dump" \
-    --erm_tag ci_mc --timbre_tag ci_ref --spatial_tag ci_spatial --enh_args "$tiny_enh" \
+    --erm_tag ci_mc --timbre_tag ci_ref --spatial_tag ci_spatial --timbre6_tag ci_hard \
+    --enh_args "$tiny_enh" \
     --enh_config conf/tuning/train_enh_mc_dprnn_cpu.yaml \
     --refmic_config conf/tuning/train_enh_dprnn_refmic.yaml
 grep -q "^|spatial-only.*|4|$" "$work/exp/fs_steer/table2a_test_both.md" \
     || ci_fail "no Table 2 (a)"
 grep -q "paired utterances: 4" "$work/exp/fs_steer/table2b_test_both.txt"
-ci_summary_row "$work/exp/results/summary.tsv" ci_spatial spatial_only test_both_fs_steer si_sdri 4
-for metric in angle_below_20_share spatial_only_drop_db timbre_only_drop_db leak_corr \
+ci_summary_row "$work/exp/results/summary.tsv" ci_spatial easy_only test_both_fs_steer si_sdri 4
+ci_summary_row "$work/exp/results/summary.tsv" ci_hard hard_only test_both_fs_steer si_sdri 4
+grep -q "^|timbre-only: 6-ch.*|4|$" "$work/exp/fs_steer/table2a_test_both.md" \
+    || ci_fail "no 6-ch timbre-only row in Table 2 (a)"
+for metric in angle_below_20_share spatial_only_drop_db timbre_only_drop_db timbre6_only_drop_db leak_corr \
               timbre_lsd_db room_lsd_db; do
     ci_summary_row "$work/exp/results/summary.tsv" fs_steer fs_check test_both "$metric" 4
 done
@@ -69,6 +73,14 @@ local/continue_training.sh --src_tag ci_mc --dst_tag ci_mc_e2 --max_epoch 2 "${o
     --enh_config conf/tuning/train_enh_mc_dprnn_cpu.yaml
 grep -q "2/2epoch started" "$work/exp/enh_ci_mc_e2/train.log" \
     || ci_fail "continue_training did not resume at epoch 2"
+# Figure 2's warm start: oracle data (train + 2 extra D_hard) from the D_hard-only weights.
+./run.sh --stage 4 --stop-stage 6 --enh_tag ci_ws --train_variant oracle_data "${opts[@]}" \
+    --enh_config conf/tuning/train_enh_mc_dprnn_cpu.yaml --local_train_opts "--oracle_extra 2" \
+    --enh_args "$tiny_enh --init_param $work/exp/enh_ci_hard/valid.loss.best.pth"
+grep -q "Loading pretrained params from $work/exp/enh_ci_hard/valid.loss.best.pth" \
+    "$work/exp/enh_ci_ws/train.log" || ci_fail "the warm start did not load the D_hard model"
+[ "$(wc -l <"$work/dump/raw/train_oracle_data_2_all/wav.scp")" = 26 ] \
+    || ci_fail "oracle data is not train (24) + 2 extra D_hard"
 # (captured first: `| grep -q` may close the pipe while python still prints, and pipefail
 # then fails the step on a BrokenPipeError)
 pareto_table=$(python3 -m sepplug.recipes.spatialvctk.plot_pareto --expdir "$work/exp" --out "$work/pareto.png" \

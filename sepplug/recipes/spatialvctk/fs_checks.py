@@ -17,7 +17,9 @@ utterances):
 * ``spatial_only_drop_db`` / ``timbre_only_drop_db`` — paired per-utterance SI-SDRi on the
   test set minus on its FS copy, of a separator that can only use direction and one that
   can only use timbre; ``spatial_only_drop_share`` — the spatial one's drop over its
-  SI-SDRi on the originals.
+  SI-SDRi on the originals; ``timbre6_only_drop_db`` — the same drop of a multi-channel
+  timbre-only separator (trained on D_hard only): the 1-ch one passes by construction
+  (the FS model never changes mic 0), this one fails when FS leaves a spatial trace.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Build the training list of a baseline variant from SpatialVCTK data dirs.
 
 * ``--in_dir A --in_dir B``: union (oracle data: train + extra real D_hard);
+  ``--extra_limit N`` takes only N utterances (a seeded draw) of each dir after the first;
 * ``--weights easy=1,hard=4,both=1``: oracle re-sampling — each utterance of a
   category appears round(weight) times (copies get the suffix ``-rN``), so one
   epoch samples the subsets in those proportions. Fractional weights keep a
@@ -45,14 +46,26 @@ def copies_of(utt: str, weight: float, rng: random.Random) -> int:
     return whole + (1 if rng.random() < weight - whole else 0)
 
 
-def build(in_dirs: list[Path], out_dir: Path, weights: dict[str, float] | None, seed: int) -> int:
+def build(in_dirs: list[Path], out_dir: Path, weights: dict[str, float] | None, seed: int,
+          extra_limit: int | None = None) -> int:
+    if extra_limit is not None and extra_limit < 0:
+        raise ValueError(f"--extra_limit must be >= 0, got {extra_limit}")
     files = [f for f in UTT_FILES if all((d / f).is_file() for d in in_dirs)]
     if "wav.scp" not in files or "utt2category" not in files:
         raise FileNotFoundError(f"wav.scp and utt2category needed in every one of {in_dirs}")
     merged: dict[str, dict[str, str]] = {f: {} for f in files}
-    for d in in_dirs:
+    for i, d in enumerate(in_dirs):
+        keep = None
+        if i > 0 and extra_limit is not None:
+            utts = sorted(read_table(d / "wav.scp"))
+            if extra_limit > len(utts):
+                raise ValueError(f"{d}: --extra_limit {extra_limit} but it has {len(utts)} "
+                                 "utterances")
+            keep = set(random.Random(seed).sample(utts, extra_limit))
         for f in files:
             table = read_table(d / f)
+            if keep is not None:
+                table = {k: v for k, v in table.items() if k in keep}
             clash = set(table) & set(merged[f])
             if clash:
                 raise ValueError(f"{d / f}: key '{sorted(clash)[0]}' already in another --in_dir")
@@ -88,11 +101,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--in_dir", type=Path, action="append", required=True)
     p.add_argument("--out_dir", type=Path, required=True)
     p.add_argument("--weights", type=str, default=None, help="easy=W,hard=W,both=W")
+    p.add_argument("--extra_limit", type=int, default=None,
+                   help="utterances taken from each --in_dir after the first (default: all)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     try:
         weights = parse_weights(args.weights) if args.weights else None
-        n = build(args.in_dir, args.out_dir, weights, args.seed)
+        n = build(args.in_dir, args.out_dir, weights, args.seed, args.extra_limit)
     except (DataError, ValueError, FileNotFoundError) as exc:
         print(f"make_train_list: error: {exc}", file=sys.stderr)
         return 1
