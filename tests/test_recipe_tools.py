@@ -275,15 +275,29 @@ def test_pareto_front_and_plot(tmp_path):
     assert plot_pareto.main(["--expdir", str(tmp_path / "exp"), "--out", str(png),
                              "--table", str(md), "--exclude", "*feabase*"]) == 0
     assert "other_erm" in md.read_text() and "feabase" not in md.read_text()
+    def baseline_table() -> list[str]:
+        assert plot_pareto.main(["--expdir", str(tmp_path / "exp"), "--out", str(png),
+                                 "--table", str(md), "--include", "mc_*",
+                                 "--baseline", "mc_erm"]) == 0
+        return md.read_text().splitlines()
+
     # paired differences to a baseline, over the utterances both scored: (3-1, 6-3) -> 2.5 ± 0.5
     (tmp_path / "exp" / "enh_mc_feabase_p0.5" / "enhanced_test_hard" / "scoring" / "per_utt.tsv"
      ).write_text("utt\tsi_sdr\tsi_sdri\na\t0\t3\nb\t0\t6\nc\t0\t9\n")
-    assert plot_pareto.main(["--expdir", str(tmp_path / "exp"), "--out", str(png),
-                             "--table", str(md), "--include", "mc_*",
-                             "--baseline", "mc_erm"]) == 0
-    rows = md.read_text().splitlines()
+    rows = baseline_table()
     assert rows[0].endswith("|Δ easy vs mc_erm|Δ hard vs mc_erm|")
     assert "|mc_feabase_p0.5|feabase|2.50|2.00 ± 1.73|n/a|+2.50 ± 0.50|" in rows
+    # with an oracle_data run above the baseline on hard: each run's share of that gap
+    # (oracle data: (6-1, 8-3) -> +5.0; FEABASE: +2.5 -> 0.50)
+    for subset, value in (("test_easy", 2.0), ("test_hard", 5.5)):
+        d = tmp_path / "exp" / "enh_mc_oracle_data" / f"enhanced_{subset}" / "scoring"
+        d.mkdir(parents=True)
+        (d / "summary.json").write_text(json.dumps({"si_sdri_mean": value}))
+    (d / "per_utt.tsv").write_text("utt\tsi_sdr\tsi_sdri\na\t0\t6\nb\t0\t8\n")
+    rows = baseline_table()
+    assert rows[0].endswith("|Δ hard vs mc_erm|share of the oracle-data gap (hard)|")
+    assert "|mc_feabase_p0.5|feabase|2.50|2.00 ± 1.73|n/a|+2.50 ± 0.50|0.50|" in rows
+    assert any(r.startswith("|mc_oracle_data|") and r.endswith("|1.00|") for r in rows)
     assert plot_pareto.main(["--expdir", str(tmp_path / "none"), "--out", str(png)]) == 1
 
 

@@ -63,13 +63,21 @@ pareto() {  # pareto PREFIX [plot_pareto filters]: PREFIX.png and PREFIX.md (Par
 }
 
 figure2() {  # the paper's Figure 2: dev easy / hard SI-SDRi per epoch, hard_only then the arms
-    local first=$expdir/enh_${cfg}_hard_only
-    python3 -m sepplug.bin.category_curves --exp "$first" --exp "$expdir/enh_${arm_prefix}_erm" \
-        --exp "$expdir/enh_${arm_prefix}_oracle_data" --exp "$expdir/enh_${arm_prefix}_feabase_p0.5" \
+    local first=enh_${cfg}_hard_only best arm exps=() thens=() labels=()
+    declare -A label_of=([erm]="ERM on D" [oracle_data]="oracle data"
+                         [feabase_p0.5]="FEABASE p=0.5")
+    for arm in erm oracle_data feabase_p0.5; do
+        exps+=(--exp "$expdir/enh_${arm_prefix}_$arm")
+        thens+=(--then "enh_${arm_prefix}_$arm")
+        labels+=(--label "enh_${arm_prefix}_$arm=${label_of[$arm]}")
+    done
+    # the arms start from the best epoch of hard_only (valid.loss.best.pth -> <N>epoch.pth)
+    best=$(readlink "$expdir/$first/valid.loss.best.pth") || die "no $expdir/$first/valid.loss.best.pth"
+    best=${best##*/}
+    python3 -m sepplug.bin.category_curves --exp "$expdir/$first" "${exps[@]}" \
         --data_dir data/dev --out "$expdir/results/dev_curves.tsv"
     python3 -m sepplug.recipes.spatialvctk.plot_figure2 --curves "$expdir/results/dev_curves.tsv" \
-        --first "enh_${cfg}_hard_only" --then "enh_${arm_prefix}_erm" \
-        --then "enh_${arm_prefix}_oracle_data" --then "enh_${arm_prefix}_feabase_p0.5" \
-        --steps_per_epoch 200 --out "$expdir/results/figure2.png"
+        --first "$first" --label "$first=D_hard only" "${thens[@]}" "${labels[@]}" \
+        --switch_epoch "${best%epoch.pth}" --steps_per_epoch 200 --out "$expdir/results/figure2.png"
     log "$expdir/results/figure2.png"
 }

@@ -117,25 +117,38 @@ def plot(points: list[dict], out: Path, title: str) -> None:
 
 def table(points: list[dict], baseline: str | None = None) -> str:
     """Markdown table; ``± x`` is the standard error over utterances when known. With a
-    ``baseline`` tag, also each model's paired difference to it (mean ± standard error)."""
+    ``baseline`` tag, also each model's paired difference to it (mean ± standard error),
+    and, when an ``oracle_data`` model beats the baseline on the hard set, each model's
+    share of that gap (Δ hard / Δ hard of oracle data: the recovery FEABASE is judged by)."""
     def cell(value: float, se: float, fmt: str = ".2f") -> str:
         return format_mean_se(value, se, fmt=fmt)
 
+    def delta(p: dict, key: str) -> tuple[float, float]:
+        if "scores" not in p or "scores" not in base:
+            return float("nan"), float("nan")
+        return paired_difference(p["scores"][key], base["scores"][key])[1:]
+
     base = next((p for p in points if p["tag"] == baseline), None)
+    oracle = next((p for p in points if p["family"] == "oracle_data"), None)
+    gap = delta(oracle, "hard")[0] if base is not None and oracle is not None else float("nan")
     head = "|model|family|test_easy SI-SDRi|test_hard SI-SDRi|"
     rule = "|---|---|---|---|"
     if base is not None:
         head += f"Δ easy vs {baseline}|Δ hard vs {baseline}|"
         rule += "---|---|"
+    if gap > 0:
+        head += "share of the oracle-data gap (hard)|"
+        rule += "---|"
     lines = [head, rule]
     for p in sorted(points, key=lambda p: (FAMILIES.index(p["family"]), p["tag"])):
         row = (f"|{p['tag']}|{p['family']}|{cell(p['easy'], p.get('easy_se', float('nan')))}|"
                f"{cell(p['hard'], p.get('hard_se', float('nan')))}|")
         if base is not None:
             for key in ("easy", "hard"):
-                diff, se = (paired_difference(p["scores"][key], base["scores"][key])[1:]
-                            if "scores" in p and "scores" in base else (float("nan"),) * 2)
+                diff, se = delta(p, key)
                 row += "-|" if p is base else f"{cell(diff, se, '+.2f')}|"
+        if gap > 0:
+            row += "-|" if p is base else f"{delta(p, 'hard')[0] / gap:.2f}|"
         lines.append(row)
     return "\n".join(lines) + "\n"
 
