@@ -8,7 +8,7 @@
 #           protocol): every arm starts from the hard_only model's weights (it has paid for
 #           timbre once) and trains --arm_epochs more on its own data, as <config>_ws_<variant>;
 #           false: from scratch as <config>_<variant>;
-#  then     the Pareto plot pareto_si_sdri.png / .md (easy-test vs hard-test SI-SDRi), the
+#  then     the Pareto plot exp/results/pareto_si_sdri.png / .md (easy-test vs hard-test SI-SDRi), the
 #           dev curves per subset across the switch (figure2.png), and the paper's Table 2 for
 #           the FS model with the 6-ch and the 1-ch timbre-only models (local/fs_table2.sh).
 # The runs: local/feabase.sh; logs exp/run_feabase/run.<tag>.log.

@@ -56,8 +56,9 @@ feabase_continue() {  # feabase_continue TAG_eN: continue run TAG to N epochs, a
         ${opts_of[$src]} "${common[@]}" --enh_args "${args_of[$src]:-}"
 }
 
-pareto() {  # pareto PREFIX [plot_pareto filters]: PREFIX.png and PREFIX.md (Pareto plot, table)
-    local out=$1; shift
+pareto() {  # pareto PREFIX [plot_pareto filters]: <expdir>/results/PREFIX.{png,md} (plot, table)
+    local out=$expdir/results/$1; shift
+    mkdir -p "$expdir/results"
     python3 -m sepplug.recipes.spatialvctk.plot_pareto --expdir "$expdir" --out "$out.png" --table "$out.md" "$@"
     log "$out.png, $out.md"
 }
