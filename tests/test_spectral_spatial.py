@@ -11,12 +11,11 @@ import pytest
 import torch
 from espnet2.enh.decoder.stft_decoder import STFTDecoder
 from espnet2.enh.encoder.stft_encoder import STFTEncoder
-from espnet2.enh.loss.criterions.time_domain import SISNRLoss
-from espnet2.enh.loss.wrappers.pit_solver import PITSolver
 
 from sepplug.enh.separator.spectral_spatial import SpectralSpatialSeparator
 
-from .test_mc_dprnn import _lengths, _spatial_mixture
+from .test_mc_dprnn import _lengths
+from .test_tf_dualpath import _train
 
 torch.set_num_threads(1)
 
@@ -137,20 +136,7 @@ def test_one_mic_input_is_the_timbre_only_model():
 def test_training_decreases_loss(num_mics):
     torch.manual_seed(0)
     model = SpectralSpatialSeparator(F, num_mics=num_mics, layer=1, unit=16, spatial_proj_dim=8)
-    encoder, decoder = _codec()
-    mixture, refs = _spatial_mixture(batch=2, num_samples=1600, num_mics=num_mics, seed=1)
-    ilens = _lengths(mixture)
-    solver = PITSolver(criterion=SISNRLoss())
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(15):
-        spec, flens = encoder(mixture, ilens)
-        sources, _, _ = model(spec, flens)
-        loss, _, _ = solver(refs, [decoder(s, ilens)[0] for s in sources], {})
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    losses = _train(model, num_mics)  # tf_dualpath's test loop: same STFT, batch, 15 steps
     assert all(math.isfinite(v) for v in losses)
     assert min(losses[-3:]) < losses[0] - 1.0, losses  # at least 1 dB SI-SNR better
 

@@ -40,6 +40,8 @@ import torch
 from espnet2.enh.separator.abs_separator import AbsSeparator
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from sepplug.enh.layers.stft_features import inter_mic_differences, normalized_log_spectrum
+
 #: inter-mic features per other mic and bin
 SPATIAL_FEATURES = {"none": 0, "ipd": 2, "ipd+ild": 3}
 SPECTRAL_FEATURES = ("log", "mag")
@@ -111,26 +113,16 @@ class SpectralSpatialSeparator(AbsSeparator):
 
     def spectral(self, ref: torch.Tensor, ilens: torch.Tensor) -> torch.Tensor:
         """(B, T, F) complex reference STFT -> (B, T, F) spectral feature (0 on padding)."""
-        mag = ref.abs()
-        valid = (torch.arange(ref.shape[1], device=ref.device)[None, :] < ilens[:, None])
-        valid = valid.to(mag.dtype)[..., None]  # (B, T, 1)
-        if self.spectral_feature == "mag":
-            return mag * valid
-        log_mag = torch.log(mag + self.eps)
-        mean = (log_mag * valid).sum((1, 2)) / (valid.sum((1, 2)) * mag.shape[-1]).clamp(min=1)
-        return (log_mag - mean[:, None, None]) * valid
+        if self.spectral_feature == "log":
+            return normalized_log_spectrum(ref, ilens, self.eps)
+        valid = torch.arange(ref.shape[1], device=ref.device)[None, :] < ilens[:, None]
+        return ref.abs() * valid.to(ref.real.dtype)[..., None]
 
     def spatial(self, spec: torch.Tensor) -> torch.Tensor:
         """(B, T, C, F) complex -> (B, T, k (C - 1) F): cos, sin of each other mic's phase
         difference to the reference [and the log level difference]."""
-        others = [c for c in range(spec.shape[2]) if c != self.ref_channel]
-        ref = spec[:, :, self.ref_channel : self.ref_channel + 1]
-        cross = spec[:, :, others] * ref.conj()  # (B, T, C - 1, F)
-        unit = cross / (cross.abs() + self.eps)
-        parts = [unit.real, unit.imag]
-        if self.spatial_feature == "ipd+ild":
-            log_mags = torch.log(spec.abs() + self.eps)
-            parts.append(log_mags[:, :, others] - log_mags[:, :, self.ref_channel][:, :, None])
+        parts = inter_mic_differences(spec, self.ref_channel, self.eps,
+                                      level=self.spatial_feature == "ipd+ild")
         return torch.cat(parts, dim=2).flatten(2)
 
     def forward(

@@ -60,6 +60,8 @@ from collections import OrderedDict
 import torch
 from espnet2.enh.separator.abs_separator import AbsSeparator
 
+from sepplug.enh.layers.stft_features import inter_mic_differences, normalized_log_spectrum
+
 #: spatial feature set -> its size per T-F bin for C mics. "ri": real and imaginary parts of
 #: every mic (SpatialNet's input); "ri+ipd": plus cos / sin of the phase difference and the
 #: log level difference of every other mic to the reference mic (direction made explicit).
@@ -265,7 +267,7 @@ class TFDualPathSeparator(AbsSeparator):
         normed = spec / scale[:, :, None, :]  # (B, T, C, F)
         parts = [normed.real, normed.imag]  # (B, T, C, F) each
         if self.spatial_feature == "ri+ipd" and spec.shape[2] > 1:
-            parts.extend(self._phase_level_differences(spec, mags))
+            parts.extend(inter_mic_differences(spec, self.ref_channel, self.eps, mags))
         if self.spectral_feature:
             log_mag = torch.log(ref_mag + self.eps)  # (B, T, F)
             mean = (log_mag * valid[..., None]).sum(dim=(1, 2)) / (count[:, 0] * spec.shape[-1])
@@ -273,42 +275,10 @@ class TFDualPathSeparator(AbsSeparator):
         feats = torch.cat(parts, dim=2) * valid[:, :, None, None]  # (B, T, 2C[+1], F)
         return feats.permute(0, 3, 1, 2), scale
 
-    def _phase_level_differences(
-        self, spec: torch.Tensor, mags: torch.Tensor
-    ) -> list[torch.Tensor]:
-        """cos, sin of the phase and log level of every other mic relative to the reference.
-
-        Args:
-            spec: (B, T, C, F) complex.
-            mags: (B, T, C, F), ``spec.abs()``.
-
-        Returns:
-            three (B, T, C - 1, F) tensors.
-        """
-        others = [c for c in range(spec.shape[2]) if c != self.ref_channel]
-        ref = slice(self.ref_channel, self.ref_channel + 1)
-        cross = spec[:, :, others] * spec[:, :, ref].conj()  # (B, T, C - 1, F)
-        cross_mag = mags[:, :, others] * mags[:, :, ref]  # = |cross|
-        unit = cross / (cross_mag + self.eps)
-        level = torch.log(mags[:, :, others] + self.eps) - torch.log(mags[:, :, ref] + self.eps)
-        return [unit.real, unit.imag, level]
-
     def log_spectrum(self, spec: torch.Tensor, ilens: torch.Tensor) -> torch.Tensor:
-        """The reference mic's log-magnitude less its utterance mean, 0 on padding.
-
-        Args:
-            spec: (B, T, C, F) complex.
-            ilens: (B,) valid frames.
-
-        Returns:
-            (B, T, F).
-        """
-        valid = (torch.arange(spec.shape[1], device=spec.device)[None, :] < ilens[:, None]).to(
-            spec.real.dtype
-        )[..., None]  # (B, T, 1)
-        log_mag = torch.log(spec[:, :, self.ref_channel].abs() + self.eps)
-        mean = (log_mag * valid).sum(dim=(1, 2)) / (valid.sum(dim=(1, 2)) * spec.shape[-1])
-        return (log_mag - mean[:, None, None]) * valid
+        """The reference mic's log-magnitude less its utterance mean, 0 on padding: (B, T, C,
+        F) complex, (B,) valid frames -> (B, T, F)."""
+        return normalized_log_spectrum(spec[:, :, self.ref_channel], ilens, self.eps)
 
     def forward(
         self, input: torch.Tensor, ilens: torch.Tensor, additional: dict | None = None

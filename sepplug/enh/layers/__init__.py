@@ -1,0 +1,1 @@
+"""Building blocks shared by several sepplug components (as ``espnet2/enh/layers``)."""
