@@ -301,3 +301,53 @@ def test_the_task_builds_it_from_the_yaml_options(world):
     assert isinstance(pre, HardMixingPreprocessor)
     assert pre.source_scp == str(world / "spk1.scp") and pre.ref_num == 2
     assert pre.hard_share == 0.5 and pre.hard_partners["a"] == ["b"]
+
+
+def _draw_in_child(pre: HardMixingPreprocessor, anchors: list[str]) -> None:
+    for anchor in anchors:
+        pre._pick_source_utterances_(anchor)
+
+
+def test_draws_of_a_forked_worker_reach_the_epoch_report(world):
+    """ESPnet's DataLoader workers are forked per epoch: their draws are counted in memory
+    the main process's ``epoch_report`` reads, which reports the draws since its last call."""
+    import multiprocessing
+
+    from sepplug.train import epoch_reports
+
+    pre = make(world, hard_share=1.0, hard_quantile=2 / 30)  # only a-b is hard
+    assert pre in epoch_reports._reporters  # a training preprocessor registers ...
+    assert make(world, train=False) not in epoch_reports._reporters  # ... only it
+    assert pre.epoch_report() is None  # no draw yet
+    child = multiprocessing.get_context("fork").Process(
+        target=_draw_in_child, args=(pre, ["a0", "b0", "b1", "c0", "c1"]))
+    child.start()
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    assert pre.draw_counts == Counter(hard=3, uniform=2, no_hard_partner=2)
+    assert pre.epoch_report() == ("hard_dm partner draws: hard 3 (60.0 %), uniform 2 "
+                                  "(40.0 %), no hard partner 2 (40.0 %, in uniform)")
+    assert pre.epoch_report() is None  # reported: nothing new
+    pre._pick_source_utterances_("d0")
+    assert pre.epoch_report() == ("hard_dm partner draws: hard 0 (0.0 %), uniform 1 "
+                                  "(100.0 %), no hard partner 1 (100.0 %, in uniform)")
+    assert pre.draw_counts == Counter(hard=3, uniform=3, no_hard_partner=3)  # since built
+
+
+def test_outside_training_the_task_builds_a_pass_through(world, tmp_path):
+    """Validation / inference: no source list, utt2spk or pair table is read (all gone)."""
+    from sepplug.enh.preprocessor.outside_training import OutsideTrainingMixing
+    from sepplug.tasks.enh import SepplugEnhancementTask
+
+    gone = tmp_path / "gone"
+    args = Namespace(
+        preprocessor="hard_dm", separator_conf={"num_spk": 2}, utt2spk=str(gone / "utt2spk"),
+        preprocessor_conf={"pair_table": str(gone / "pairs.tsv"), "hard_share": 0.5,
+                           "mixture_source_name": "speech_ref2"},
+        train_data_path_and_name_and_type=[(str(gone / "wav.scp"), "speech_mix", "sound")])
+    pre = HardMixingPreprocessor.from_task_args(args, train=False)
+    assert isinstance(pre, OutsideTrainingMixing) and not pre.train
+    fn = SepplugEnhancementTask.build_preprocess_fn(args, train=False)
+    assert isinstance(fn.inner, OutsideTrainingMixing) and fn.needs == "speech_ref2"
+    with pytest.raises(DataError, match="spk1.scp does not exist"):
+        SepplugEnhancementTask.build_preprocess_fn(args, train=True)  # training needs them

@@ -5,6 +5,10 @@ no utterance is missing or duplicated; asking for other data options on the same
 is an error that leaves the data alone. Stage 5 (training): the rerun continues from the
 last checkpoint through ESPnet's ``--resume`` (epoch 2 onwards), not from scratch. Stage 6
 (separation) is skipped while the model is the one it used, and redone once it is trained on.
+Then the checkpoint itself: a process killed in the middle of writing epoch k's
+``checkpoint.pth`` (``tests/fault_injection``) is resumed from epoch k - 1's full state, and a
+torn ``checkpoint.pth`` (what that kill leaves where saves are not atomic) is moved aside and
+training resumes from the newest intact ``<N>epoch.pth``.
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 
 from sepplug.datadir.validate import validate
 
 RECIPE = Path(__file__).resolve().parents[1] / "egs" / "spatialvctk"
+FAULTS = Path(__file__).resolve().parent / "fault_injection"
 SETS = {"train": 60, "dev": 4, "test_easy": 4, "test_hard": 4, "test_both": 4,
         "train_hard_extra": 4}
 
@@ -57,11 +63,20 @@ def kill_when(command: list[str], ready: Callable[[], bool], log: Path,
             proc.wait()
 
 
-def run_to_end(command: list[str], log: Path) -> None:
+def run_to_end(command: list[str], log: Path, env: dict[str, str] | None = None) -> int:
     with open(log, "w") as out:
         rc = subprocess.call(command, cwd=RECIPE, stdout=out, stderr=subprocess.STDOUT,
-                             timeout=900)
-    assert rc == 0, log.read_text()[-3000:]
+                             timeout=900, env=env)
+    if env is None:
+        assert rc == 0, log.read_text()[-3000:]
+    return rc
+
+
+def killed_in_save(name: str, k: int) -> dict[str, str]:
+    """The environment in which the k-th ``torch.save`` to a file named like ``name`` is
+    killed halfway (``tests/fault_injection/sitecustomize.py``)."""
+    path = os.pathsep.join(p for p in (str(FAULTS), os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "PYTHONPATH": path, "SEPPLUG_KILL_SAVE": f"{name}:{k}"}
 
 
 def keys(scp: Path) -> list[str]:
@@ -131,3 +146,34 @@ def test_sigkill_in_stage_1_and_stage_5_then_resume(tmp_path):
     assert "stage 6: separate test_easy with" in (work / "stage6_retrained.log").read_text()
     assert marker.read_text() != made_from
     assert (exp / "enhanced_test_easy" / "scoring").is_dir()
+
+    # ---- stage 5, killed while writing epoch 6's checkpoint: resumes from epoch 5 --------
+    (exp / ".done.train").unlink()
+    six = recipe_command(work, "--stage", "5", "--stop-stage", "5", "--enh_tag", "resume",
+                         "--enh_args", f"--max_epoch 6 {tiny}")
+    killed = work / "stage5_killed_in_save.log"
+    rc = run_to_end(six, killed, env=killed_in_save("checkpoint.pth", 2))
+    assert rc != 0, killed.read_text()[-3000:]
+    assert "6/6epoch started" in log.read_text()  # the kill came at the end of epoch 6
+    states = torch.load(exp / "checkpoint.pth", map_location="cpu", weights_only=False)
+    assert states["reporter"]["epoch"] == 5 and states["optimizers"][0]["state"]
+    assert not (exp / "6epoch.pth").exists()
+    run_to_end(six, work / "stage5_after_kill_in_save.log")
+    resumed = log.read_text()
+    assert f"resuming from {exp}/checkpoint.pth (epoch 5: model, optimizer, scheduler)" in resumed
+    assert "5/6epoch started" not in resumed and "6/6epoch started" in resumed
+    assert (exp / "6epoch.pth").is_file() and not list(exp.glob(".*.tmp"))
+
+    # ---- a torn checkpoint.pth: moved aside, resumed from the newest intact epoch ------------
+    (exp / ".done.train").unlink()
+    torn = (exp / "checkpoint.pth").read_bytes()
+    (exp / "checkpoint.pth").write_bytes(torn[: len(torn) // 2])
+    run_to_end(recipe_command(work, "--stage", "5", "--stop-stage", "5", "--enh_tag", "resume",
+                              "--enh_args", f"--max_epoch 7 {tiny}"), work / "stage5_torn.log")
+    resumed = log.read_text()
+    assert f"{exp}/checkpoint.pth cannot be loaded" in resumed
+    assert "moved to checkpoint.pth.corrupt" in resumed
+    assert (exp / "checkpoint.pth.corrupt").is_file()
+    assert "resuming from 6epoch.pth (epoch 6" in resumed
+    assert "6/7epoch started" not in resumed and "7/7epoch started" in resumed
+    assert (exp / ".done.train").exists()

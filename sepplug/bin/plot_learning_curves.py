@@ -14,36 +14,22 @@ becomes one curve against the epoch, and the same numbers go to a TSV beside the
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from sepplug.train.train_log import read_epoch_stats
 from sepplug.utils.atomic import atomic_save_figure, atomic_write_text
-
-EPOCH_LINE = re.compile(r"(\d+)epoch results: (.*)$")
-SECTION = re.compile(r"\[(\w+)\] ([^[]*)")
 
 
 def read_curves(exp: Path) -> dict[str, dict[int, float]]:
     """``"section/key" -> {epoch: value}`` from every ``train.log*`` and ``train.*.log``
     of ``exp``."""
     curves: dict[str, dict[int, float]] = {}
-    for log in sorted({*exp.glob("train.log*"), *exp.glob("train.*.log")}):
-        for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
-            match = EPOCH_LINE.search(line)
-            if not match:
-                continue
-            epoch = int(match.group(1))
-            for section, body in SECTION.findall(match.group(2)):
-                for item in body.split(","):
-                    key, sep, value = item.strip().partition("=")
-                    try:
-                        number = float(value.split()[0]) if sep else None
-                    except (ValueError, IndexError):
-                        number = None
-                    if number is not None:
-                        curves.setdefault(f"{section}/{key}", {})[epoch] = number
+    for epoch, sections in sorted(read_epoch_stats(exp).items()):
+        for section, values in sections.items():
+            for key, value in values.items():
+                curves.setdefault(f"{section}/{key}", {})[epoch] = value
     return curves
 
 

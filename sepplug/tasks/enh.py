@@ -18,8 +18,10 @@ prepare_espnet_import()  # before ESPnet's import pulls in g2p_en (see sepplug.u
 from espnet2.tasks.enh import EnhancementTask, preprocessor_choices  # noqa: E402
 from espnet2.train.preprocessor import DynamicMixingPreprocessor  # noqa: E402
 
+from sepplug.enh.preprocessor.outside_training import OutsideTrainingMixing  # noqa: E402
 from sepplug.registry import plugin_preprocessor_names, register_all  # noqa: E402
 from sepplug.tasks.checked_data import CheckedPreprocess  # noqa: E402
+from sepplug.train.trainer import SepplugTrainer  # noqa: E402
 
 register_all()
 
@@ -33,11 +35,23 @@ class SepplugEnhancementTask(EnhancementTask):
     Every preprocessor (or none) is wrapped in :class:`CheckedPreprocess`, which refuses
     NaN/Inf audio and all-zero references with the utterance and file named.
 
-    A dynamic-mixing preprocessor (ESPnet's ``dynamic_mixing`` or a subclass) mixes only in
-    training, but its ``__call__`` asserts that every example holds its mixing source
-    (``speech_ref1``), which inference data (``speech_mix`` only) lacks: outside training,
-    examples without it pass unchanged (they keep no ``category`` mapping either).
+    A dynamic-mixing preprocessor (ESPnet's ``dynamic_mixing``, ``hard_dm``) mixes only in
+    training, yet ESPnet's reads the training ``spk1.scp`` / ``utt2spk`` even with
+    ``train=False``: outside training (validation, and inference from the saved config, when
+    the training dir may be gone) it is replaced by
+    :class:`~sepplug.enh.preprocessor.outside_training.OutsideTrainingMixing`, its
+    ``train=False`` behaviour without the lists (``feabase`` and ``spatial_dm`` read nothing
+    outside training themselves). Its ``__call__`` asserts that every example holds its
+    mixing source (``speech_ref1``), which inference data (``speech_mix`` only) lacks: outside
+    training, examples without it pass unchanged (they keep no ``category`` mapping either).
+
+    Before the first epoch, training data too short to fill one batch of chunks is refused
+    (:mod:`sepplug.tasks.chunk_check`). Training runs
+    :class:`~sepplug.train.trainer.SepplugTrainer`: ESPnet's trainer with atomic checkpoint
+    writes and a resume that survives a torn checkpoint.
     """
+
+    trainer = SepplugTrainer
 
     @classmethod
     def build_preprocess_fn(cls, args: argparse.Namespace, train: bool) -> Callable | None:
@@ -48,12 +62,17 @@ class SepplugEnhancementTask(EnhancementTask):
                 inner = pre_cls.from_task_args(args, train)
             else:
                 inner = pre_cls(train=train, **(args.preprocessor_conf or {}))
+        elif name == "dynamic_mixing" and not train:
+            # ESPnet's would read the training spk1.scp / utt2spk (gone at inference time)
+            # only to never mix: its train=False behaviour without the lists
+            inner = OutsideTrainingMixing.from_conf(name, getattr(args, "preprocessor_conf",
+                                                                  None))
         else:
             inner = super().build_preprocess_fn(args, train)
         data_files = getattr(args, f"{'train' if train else 'valid'}_data_path_and_name_and_type",
                              None) or []
         needs = None
-        if not train and isinstance(inner, DynamicMixingPreprocessor):
+        if not train and isinstance(inner, (DynamicMixingPreprocessor, OutsideTrainingMixing)):
             needs = inner.mixture_source_name
         ref_lists = [path for mode in ("train", "valid")
                      for path, name, *_ in getattr(args, f"{mode}_data_path_and_name_and_type",
@@ -61,3 +80,14 @@ class SepplugEnhancementTask(EnhancementTask):
                      if name.startswith("speech_ref")]
         return CheckedPreprocess(inner, {name: path for path, name, *_ in data_files}, needs,
                                  ref_lists)
+
+    @classmethod
+    def build_chunk_iter_factory(cls, args: argparse.Namespace, iter_options, mode: str):
+        """ESPnet's chunk iterator, refused up front (before the first epoch) for training
+        data whose mixtures cannot fill one batch of chunks: ESPnet would skip every mixture
+        not longer than a chunk and train on no batch (see :mod:`sepplug.tasks.chunk_check`)."""
+        from sepplug.tasks.chunk_check import check_chunk_supply
+
+        if mode == "train":
+            check_chunk_supply(args, iter_options)
+        return super().build_chunk_iter_factory(args, iter_options, mode)

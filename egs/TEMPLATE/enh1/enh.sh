@@ -244,7 +244,11 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
             n=1; while [ -f "$enh_exp/train.log.$n" ]; do n=$((n + 1)); done
             mv "$enh_exp/train.log" "$enh_exp/train.log.$n"
         fi
-        [ -f "$enh_exp/checkpoint.pth" ] && log "stage 5: resuming from $enh_exp/checkpoint.pth"
+        # What it resumes from (checkpoint.pth, or the newest intact <N>epoch.pth when that is
+        # torn: sepplug.train.resume) is logged in train.log.
+        if [ -f "$enh_exp/checkpoint.pth" ] || compgen -G "$enh_exp/*epoch.pth" >/dev/null; then
+            log "stage 5: resuming from the last saved state in $enh_exp (train.log names it)"
+        fi
         log "stage 5: train $enh_config on $train_dir -> $enh_exp (log: $enh_exp/train.log)"
         # shellcheck disable=SC2046,SC2086
         ${cuda_cmd} "$enh_exp/train.log" ${python} -m sepplug.bin.enh_train \
@@ -254,7 +258,9 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
             --valid_shape_file "$stats_dir/valid/speech_mix_shape" \
             ${fold_length:+--fold_length "$fold_length"} \
             --output_dir "$enh_exp" --ngpu "$ngpu" --resume true "${train_extra[@]}" $enh_args \
-            || die "stage 5 failed: see $enh_exp/train.log"
+            || { grep -E '^[A-Za-z_][A-Za-z0-9_.]*(Error|Exception): ' "$enh_exp/train.log" \
+                     | tail -n 1 >&2 || true  # the error (e.g. data too short for chunk_length)
+                 die "stage 5 failed: see $enh_exp/train.log"; }
         # ESPnet skips utterances shorter than chunk_length without an error: a "trained"
         # model may never have seen a batch.
         grep -q '\[train\][^[]*total_count=[1-9]' "$enh_exp"/train.log* \

@@ -7,7 +7,8 @@ source images with it (``sepplug.bin.fs_apply``; stage 4, cached in ``fs_dir``).
 During separator training this preprocessor replaces a sample by its transformed
 version — mixture re-summed from the transformed sources, references = the
 transformed sources at the reference mic — so that the separator must use the
-timbre cue on those samples. Validation and inference are untouched.
+timbre cue on those samples. Validation and inference are untouched: outside training
+``fs_dir`` is not read (a model separates after its training data is gone).
 
 Category inputs: ESPnet's own ``enh.sh`` adds ``utt2category`` (a string per utterance)
 to the training inputs when the data dirs have it. Like ESPnet's ``EnhPreprocessor``, this
@@ -53,8 +54,10 @@ class FeabasePreprocessor(AbsPreprocessor):
     """Replace training samples by their feature-suppressed version with probability ``rate``.
 
     Args:
-        train: ESPnet passes True for the training set only; otherwise a no-op.
-        fs_dir: data dir written by ``fs_apply`` (utt ids = original id + ``_fs``).
+        train: ESPnet passes True for the training set only; otherwise no swap (only the
+            ``category`` / ``fs`` mapping).
+        fs_dir: data dir written by ``fs_apply`` (utt ids = original id + ``_fs``); read only
+            when ``train``.
         p: share of all training samples to augment, in [0, 1].
         eligible_share: share of training samples that have a transform (1.0 when unknown).
         num_spk: number of references ``speech_ref1..N``.
@@ -94,7 +97,8 @@ class FeabasePreprocessor(AbsPreprocessor):
         self.ref_prefix = speech_ref_name_prefix
         self.rng = np.random.default_rng(seed)
         self.categories = category_ids(categories or [])
-        self.sources = self._read_fs_dir(Path(fs_dir), num_spk)
+        # original utt id -> its transformed files; nothing to swap outside training
+        self.sources = self._read_fs_dir(Path(fs_dir), num_spk) if train else {}
 
     @staticmethod
     def _read_fs_dir(fs_dir: Path, num_spk: int) -> dict[str, dict[str, str]]:

@@ -21,7 +21,19 @@ only that draw; loading, gains and mixing are ESPnet's. Each partner is drawn
 
 With ``hard_share = 0`` the draw is ESPnet's distribution (different random numbers).
 :attr:`HardMixingPreprocessor.draw_counts` counts the branches (``hard``, ``uniform``,
-``no_hard_partner``: a hard draw that fell back to uniform).
+``no_hard_partner``: a hard try that fell back to uniform, also counted in ``uniform``). The
+counts live in shared memory made by the constructor, so the draws of DataLoader workers
+(forked from the main process for every epoch) are counted too; a training preprocessor
+registers with :mod:`sepplug.train.epoch_reports`, and the trainer logs
+:meth:`HardMixingPreprocessor.epoch_report` after each epoch: ``hard_dm partner draws: hard
+120 (60.0 %), uniform 80 (40.0 %), no hard partner 2 (1.0 %, in uniform)`` (draws since the
+last report; batches a worker prefetched past the epoch's end count in the epoch that drew
+them).
+
+Outside training (validation, inference) :meth:`HardMixingPreprocessor.from_task_args`
+builds :class:`~sepplug.enh.preprocessor.outside_training.OutsideTrainingMixing`, ESPnet's
+``train=False`` behaviour without reading the source list, ``utt2spk`` or the pair table: a
+model separates after its training data dir is gone.
 
 Hard partners: the pair table's rows whose two speakers are both in the source list; a
 pair is hard when its ``hardness`` is in the top ``hard_quantile`` — of all those rows
@@ -52,6 +64,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import multiprocessing
 import os
 from collections import Counter
 from collections.abc import Sequence
@@ -59,11 +72,15 @@ from collections.abc import Sequence
 import numpy as np
 from espnet2.train.preprocessor import DynamicMixingPreprocessor
 
+from sepplug.enh.preprocessor.outside_training import OutsideTrainingMixing
 from sepplug.enh.preprocessor.spatial_dm import install_epoch_hook
 from sepplug.errors import DataError
 from sepplug.mixing.pair_table import hard_mask, read_pair_table
+from sepplug.train import epoch_reports
 
 HARD_SCOPES = ("global", "anchor")
+#: the partner-draw branches counted in :attr:`HardMixingPreprocessor.draw_counts`
+BRANCHES = ("hard", "uniform", "no_hard_partner")
 _MAX_REJECTIONS = 1000  # then list the allowed utterances explicitly (rare: few speakers)
 
 
@@ -73,7 +90,9 @@ class HardMixingPreprocessor(DynamicMixingPreprocessor):
     Args:
         train, source_scp, ref_num, dynamic_mixing_gain_db, speech_name,
             speech_ref_name_prefix, mixture_source_name, utt2spk, categories: as ESPnet's
-            ``DynamicMixingPreprocessor`` (only ``train=True`` mixes).
+            ``DynamicMixingPreprocessor`` (only ``train=True`` mixes, and registers for
+            :meth:`epoch_report`; the task builds an ``OutsideTrainingMixing`` instead of a
+            ``train=False`` one: see :meth:`from_task_args`).
         pair_table: pair-table TSV (``spk1 spk2 ... hardness``); required when
             ``hard_share > 0``; every speaker of ``utt2spk`` must be in it.
         hard_share: probability in [0, 1] that a partner is drawn from the anchor's hard
@@ -118,7 +137,9 @@ class HardMixingPreprocessor(DynamicMixingPreprocessor):
         self.hard_share, self.seed = float(hard_share), int(seed)
         self.epoch: int | None = None
         self._visits: Counter[str] = Counter()
-        self.draw_counts: Counter[str] = Counter()
+        # per branch, shared with DataLoader workers (forked after construction)
+        self._counts = multiprocessing.Array("q", len(BRANCHES))
+        self._reported = [0] * len(BRANCHES)  # counts at the last epoch_report()
         self.spk_utts: dict[str, list[str]] = {}  # speaker -> its source keys
         for key in self.source_keys:
             self.spk_utts.setdefault(self.utt2spk[key], []).append(key)
@@ -134,6 +155,7 @@ class HardMixingPreprocessor(DynamicMixingPreprocessor):
         if pair_table is not None:
             self.hard_partners = self._hard_partners(pair_table, hard_quantile, hard_scope,
                                                      utt2spk)
+        epoch_reports.register(self)  # the trainer logs epoch_report()
 
     def _hard_partners(self, path: str, quantile: float, scope: str,
                        utt2spk: str | None) -> dict[str, list[str]]:
@@ -163,12 +185,16 @@ class HardMixingPreprocessor(DynamicMixingPreprocessor):
         return {a: sorted(set(b)) for a, b in partners.items()}
 
     @classmethod
-    def from_task_args(cls, args: argparse.Namespace, train: bool) -> HardMixingPreprocessor:
+    def from_task_args(cls, args: argparse.Namespace,
+                       train: bool) -> HardMixingPreprocessor | OutsideTrainingMixing:
         """Build as ESPnet builds ``dynamic_mixing``: ``source_scp`` = ``source_scp_name``
         (default ``spk1.scp``) beside the first training data file unless given, ``ref_num``
         from ``separator_conf.num_spk``, ``utt2spk`` from ``--utt2spk``; installs the epoch
-        hook."""
+        hook. Outside training (``train=False``): an :class:`OutsideTrainingMixing`, which
+        reads none of these files."""
         conf = dict(getattr(args, "preprocessor_conf", None) or {})
+        if not train:
+            return OutsideTrainingMixing.from_conf("hard_dm", conf)
         name = conf.pop("source_scp_name", "spk1.scp")
         if "source_scp" not in conf:
             train_files = getattr(args, "train_data_path_and_name_and_type", None) or []
@@ -181,6 +207,32 @@ class HardMixingPreprocessor(DynamicMixingPreprocessor):
         conf.setdefault("utt2spk", getattr(args, "utt2spk", None))
         install_epoch_hook()
         return cls(train=train, **conf)
+
+    @property
+    def draw_counts(self) -> Counter[str]:
+        """Partner draws per branch (:data:`BRANCHES`) since construction, in every process
+        that shares this object's memory (zero counts left out)."""
+        with self._counts.get_lock():
+            values = list(self._counts)
+        return +Counter(dict(zip(BRANCHES, values, strict=True)))
+
+    def _count(self, branch: str) -> None:
+        with self._counts.get_lock():
+            self._counts[BRANCHES.index(branch)] += 1
+
+    def epoch_report(self) -> str | None:
+        """The partner draws since the last call as one line (None when there were none):
+        shares of all partner draws; ``no hard partner`` draws are among the uniform ones."""
+        with self._counts.get_lock():
+            now = list(self._counts)
+        hard, uniform, no_partner = (a - b for a, b in zip(now, self._reported, strict=True))
+        self._reported = now
+        total = hard + uniform
+        if total <= 0:
+            return None
+        return (f"hard_dm partner draws: hard {hard} ({100 * hard / total:.1f} %), "
+                f"uniform {uniform} ({100 * uniform / total:.1f} %), no hard partner "
+                f"{no_partner} ({100 * no_partner / total:.1f} %, in uniform)")
 
     def set_epoch(self, epoch: int) -> None:
         """Called before each epoch by the epoch hook; resets the visit counts."""
@@ -208,12 +260,12 @@ class HardMixingPreprocessor(DynamicMixingPreprocessor):
                 if partners:
                     utts = self.spk_utts[partners[rng.integers(len(partners))]]
                     key = utts[rng.integers(len(utts))]
-                    self.draw_counts["hard"] += 1
+                    self._count("hard")
                 else:
-                    self.draw_counts["no_hard_partner"] += 1
+                    self._count("no_hard_partner")
             if key is None:
                 key = self._uniform_key(rng, drawn)
-                self.draw_counts["uniform"] += 1
+                self._count("uniform")
             drawn.add(self.utt2spk[key])
             keys.append(key)
         return keys

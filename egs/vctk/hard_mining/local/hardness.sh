@@ -47,11 +47,23 @@ else
         || die "stage 7: speaker_params failed"
     done_mark "$out/params" "params_$embedding"
 fi
+# The analysis holds while its inputs (the speaker parameters, dm's dev and test scores, the
+# mixture lists) and options are the ones it was made from.
+made_from=("$out/params/speaker_params.tsv" "$out/params/speaker_embeddings.npz"
+           "$datadir/dev/mixtures.tsv" "$expdir/enh_dm/enhanced_dev/scoring/per_utt.tsv"
+           "$datadir/test/mixtures.tsv" "$expdir/enh_dm/enhanced_test/scoring/per_utt.tsv")
+marker=analysis_share${hard_share}_quantile${hard_quantile}
+if is_done_for "$out" "$marker" "${made_from[@]}"; then
+    log "stage 7: $out already analysed from the same inputs, skipped"
+    exit 0
+fi
 log "stage 7: correlation analysis, predictor (dev), pair table, hard test subset -> $out"
+rm -f "$out"/.done.analysis*  # other options' marker must not survive
 ${python} -m sepplug.recipes.hard_mining.hardness_analysis --params_dir "$out/params" \
     --fit "$datadir/dev/mixtures.tsv" "$expdir/enh_dm/enhanced_dev/scoring/per_utt.tsv" \
     --eval "$datadir/test/mixtures.tsv" "$expdir/enh_dm/enhanced_test/scoring/per_utt.tsv" \
     --hard_share "$hard_share" --hard_quantile "$hard_quantile" --out_dir "$out" \
     || die "stage 7: hardness_analysis failed"
+done_mark_for "$out" "$marker" "${made_from[@]}" || die "stage 7: an input of $out vanished"
 exit 0
 }

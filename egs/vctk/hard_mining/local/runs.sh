@@ -57,10 +57,12 @@ wvl_run() {  # wvl_run SRC: stage 9, the WVL checkpoint of run SRC as its own mo
         log "stage 9: $expdir/enh_$src/$ckpt now -> $target: rescoring $wvl"
         rm -rf "$dst"/enhanced_*
     fi
-    echo "$target" >"$dst/source_checkpoint"
-    ln -sfn "../enh_$src/config.yaml" "$dst/config.yaml"
-    ln -sfn "../enh_$src/$target" "$dst/$ckpt"
-    done_mark "$dst" train
+    if ! is_done "$dst" train || [ "$(cat "$dst/source_checkpoint")" != "$target" ]; then
+        echo "$target" >"$dst/source_checkpoint"
+        ln -sfn "../enh_$src/config.yaml" "$dst/config.yaml"
+        ln -sfn "../enh_$src/$target" "$dst/$ckpt"
+        done_mark "$dst" train
+    fi
     log "stage 9: $wvl = $expdir/enh_$src/$ckpt"
     ./enh.sh "${defaults[@]}" --enh_config "conf/tuning/train_enh_rnn_${family}_cpu.yaml" \
         --enh_tag "$wvl" --family "${family}_wvl" --inference_model "$ckpt" \

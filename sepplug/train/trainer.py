@@ -1,0 +1,65 @@
+"""ESPnet's trainer, with atomic checkpoint writes and a resume that survives a torn one.
+
+:class:`SepplugTrainer` is ESPnet's :class:`~espnet2.train.trainer.Trainer` (the task's
+``trainer``; see :class:`sepplug.tasks.enh.SepplugEnhancementTask`) with three additions
+and nothing else changed:
+
+* every ``torch.save`` to a path during ``run`` (``checkpoint.pth``, ``<N>epoch.pth``, the
+  n-best averages) goes through a temp name, ``fsync`` and a rename
+  (:func:`sepplug.utils.atomic.atomic_torch_saves`): a kill during the save of epoch ``k``
+  leaves epoch ``k - 1``'s complete state;
+* with ``--resume true``, :func:`sepplug.train.resume.prepare_resume` runs first: a torn
+  ``checkpoint.pth`` is moved aside and training resumes from the newest intact state; the
+  line saying what it resumed from goes into ``train.log``;
+* after each training epoch, the components registered in
+  :mod:`sepplug.train.epoch_reports` log what they did in it (e.g. ``hard_dm``'s draws).
+
+ESPnet's own loop, logging, best-model links and clean-up run unchanged (we override
+``run`` and ``train_one_epoch`` by calling ESPnet's; ESPnet's files are not patched).
+Only rank 0 writes or repairs files, as only rank 0 saves in ESPnet.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from espnet2.train.trainer import Trainer
+
+from sepplug.train.epoch_reports import log_epoch_reports
+from sepplug.train.resume import prepare_resume
+from sepplug.utils.atomic import atomic_torch_saves
+
+
+class SepplugTrainer(Trainer):
+    """ESPnet's trainer with atomic saves and a robust resume (module doc)."""
+
+    @classmethod
+    def run(cls, model, optimizers, schedulers, train_iter_factory, valid_iter_factory,
+            plot_attention_iter_factory, trainer_options, distributed_option) -> None:
+        rank0 = not distributed_option.distributed or distributed_option.dist_rank == 0
+        if trainer_options.resume and rank0:
+            message = prepare_resume(Path(trainer_options.output_dir), optimizers, schedulers,
+                                     trainer_options.best_model_criterion)
+            if message:
+                logging.info(message)
+        if distributed_option.distributed:  # the other ranks read what rank 0 repaired
+            import torch.distributed
+
+            torch.distributed.barrier()
+        with atomic_torch_saves():
+            super().run(model=model, optimizers=optimizers, schedulers=schedulers,
+                        train_iter_factory=train_iter_factory,
+                        valid_iter_factory=valid_iter_factory,
+                        plot_attention_iter_factory=plot_attention_iter_factory,
+                        trainer_options=trainer_options,
+                        distributed_option=distributed_option)
+
+    @classmethod
+    def train_one_epoch(cls, model, iterator, optimizers, schedulers, scaler, reporter,
+                        summary_writer, options, distributed_option) -> bool:
+        all_steps_are_invalid = super().train_one_epoch(
+            model, iterator, optimizers, schedulers, scaler, reporter, summary_writer,
+            options, distributed_option)
+        log_epoch_reports(reporter.epoch)
+        return all_steps_are_invalid
