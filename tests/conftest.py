@@ -19,6 +19,7 @@ prepare_espnet_import()  # includes the typeguard cache
 # a file::test). Only the order matters: a missing or stale entry costs time, not a result.
 SLOW_TESTS = {
     "tests/test_recipe_resume.py": 95,
+    "tests/test_distributed.py": 55,
     "tests/test_inference_without_training_lists.py": 20,
     "tests/test_espnet_interop.py": 35,
     "tests/test_published_config.py": 35,
@@ -36,7 +37,7 @@ SLOW_TESTS = {
     "tests/test_steering_fs.py::test_steering_cyclegan_trains_applies_and_checks": 6,
 }
 # Module-scoped fixtures that take seconds to build: their tests form one xdist group.
-COSTLY_MODULE_FIXTURES = {"espnet_run", "split", "hard_dm_run"}
+COSTLY_MODULE_FIXTURES = {"espnet_run", "split", "hard_dm_run", "ddp_recipe"}
 
 
 def _expected_seconds(nodeid: str) -> float:

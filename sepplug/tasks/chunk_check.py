@@ -11,6 +11,12 @@ With too few long mixtures no batch forms and a whole training run passes withou
 
 The counts are upper bounds (each mixture cut with the candidate that gives it the most
 chunks, chunks of every width pooled), so a training refused here can form no batch at all.
+
+Under DDP (``W`` processes) ESPnet's chunk iterator gives rank ``r`` the mixtures
+``r, r + W, ...`` of the shape file and batches of ``batch_size // W`` chunks (one more for
+the first ``batch_size % W`` ranks), and every rank stops when the first one runs out: the
+check is made for every rank's share, on every rank (all refuse alike, none waits for a
+rank that failed), and names the rank that cannot fill a batch.
 """
 
 from __future__ import annotations
@@ -126,9 +132,26 @@ def largest_working_chunk_length(lengths: list[int], batch_size: int, shift_rati
     return low
 
 
-def check_chunk_supply(args: argparse.Namespace, iter_options: Any) -> ChunkSupply | None:
+def rank_batch_size(batch_size: int, rank: int, world_size: int) -> int:
+    """The chunks per batch of ``rank`` under DDP, as ESPnet's chunk iterator splits them."""
+    return batch_size // world_size + (1 if rank < batch_size % world_size else 0)
+
+
+def _world_size(iter_options: Any) -> int:
+    """ESPnet's processes when its iterator is distributed, else 1."""
+    if not getattr(iter_options, "distributed", False):
+        return 1
+    import torch.distributed
+
+    return torch.distributed.get_world_size()
+
+
+def check_chunk_supply(args: argparse.Namespace, iter_options: Any,
+                       world_size: int | None = None) -> ChunkSupply | None:
     """Raise :class:`DataError` when the training shape file's mixtures cannot fill one
-    batch of the chunk iterator (see the module doc). No check (None) without a shape file,
+    batch of the chunk iterator, in any rank under DDP (see the module doc; ``world_size``:
+    ESPnet's, from torch.distributed when the iterator is distributed). The supply returned
+    is the whole file's. No check (None) without a shape file,
     with ``chunk_discard_short_samples`` false (short mixtures are kept whole), with
     ``chunk_default_fs`` set (the chunk length then depends on each mixture's rate) or with
     a preprocessor that makes mixtures of its own length (a ``segment`` in
@@ -145,11 +168,25 @@ def check_chunk_supply(args: argparse.Namespace, iter_options: Any) -> ChunkSupp
     per_epoch = getattr(iter_options, "num_iters_per_epoch", None)
     batch_size = int(iter_options.batch_size)
     lengths = read_shape_lengths(shape_file, getattr(iter_options, "num_batches", None))
-    supply = chunk_supply(lengths, widths, ratio, max_abs, per_epoch)
-    if supply.chunks_per_epoch >= batch_size:
-        return supply
-    raise DataError(_message(shape_file, args.chunk_length, widths, ratio, per_epoch,
-                             batch_size, supply, lengths))
+    world = _world_size(iter_options) if world_size is None else int(world_size)
+    if world > 1 and (len(lengths) < world or batch_size < world):
+        raise DataError(f"{world} training processes (DDP) but {len(lengths)} training "
+                        f"mixtures in {shape_file} and batch_size {batch_size}: ESPnet's chunk "
+                        "iterator gives each process a share of the mixtures and of every "
+                        f"batch, so both need at least {world} (run fewer processes)")
+    for rank in range(world):
+        share = lengths[rank::world]
+        needed = rank_batch_size(batch_size, rank, world)
+        supply = chunk_supply(share, widths, ratio, max_abs, per_epoch)
+        if supply.chunks_per_epoch < needed:
+            text = _message(shape_file, args.chunk_length, widths, ratio, per_epoch, needed,
+                            supply, share)
+            if world > 1:
+                text = (f"rank {rank} of {world} training processes (DDP: mixtures {rank}, "
+                        f"{rank + world}, ... of the file, batches of {needed} of batch_size "
+                        f"{batch_size} chunks): " + text)
+            raise DataError(text)
+    return chunk_supply(lengths, widths, ratio, max_abs, per_epoch)
 
 
 def _message(shape_file: str, spec: int | str, widths: list[int], ratio: float,

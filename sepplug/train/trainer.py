@@ -12,7 +12,10 @@ and nothing else changed:
   ``checkpoint.pth`` is moved aside and training resumes from the newest intact state; the
   line saying what it resumed from goes into ``train.log``;
 * after each training epoch, the components registered in
-  :mod:`sepplug.train.epoch_reports` log what they did in it (e.g. ``hard_dm``'s draws).
+  :mod:`sepplug.train.epoch_reports` log what they did in it (e.g. ``hard_dm``'s draws);
+* its training and validation epochs run inside
+  :func:`sepplug.train.distributed.collective_steps`: under DDP every rank calls the model
+  in step there, so a loss may gather across ranks (``wpit``'s global ranking).
 
 ESPnet's own loop, logging, best-model links and clean-up run unchanged (we override
 ``run`` and ``train_one_epoch`` by calling ESPnet's; ESPnet's files are not patched).
@@ -26,6 +29,7 @@ from pathlib import Path
 
 from espnet2.train.trainer import Trainer
 
+from sepplug.train.distributed import collective_steps
 from sepplug.train.epoch_reports import log_epoch_reports
 from sepplug.train.resume import prepare_resume
 from sepplug.utils.atomic import atomic_torch_saves
@@ -58,8 +62,15 @@ class SepplugTrainer(Trainer):
     @classmethod
     def train_one_epoch(cls, model, iterator, optimizers, schedulers, scaler, reporter,
                         summary_writer, options, distributed_option) -> bool:
-        all_steps_are_invalid = super().train_one_epoch(
-            model, iterator, optimizers, schedulers, scaler, reporter, summary_writer,
-            options, distributed_option)
+        with collective_steps():
+            all_steps_are_invalid = super().train_one_epoch(
+                model, iterator, optimizers, schedulers, scaler, reporter, summary_writer,
+                options, distributed_option)
         log_epoch_reports(reporter.epoch)
         return all_steps_are_invalid
+
+    @classmethod
+    def validate_one_epoch(cls, model, iterator, reporter, options,
+                           distributed_option) -> None:
+        with collective_steps():
+            super().validate_one_epoch(model, iterator, reporter, options, distributed_option)

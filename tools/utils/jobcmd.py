@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 _JOB_RANGE = re.compile(r"^([A-Z][A-Z0-9_]*)=(\d+)(?::(\d+))?$")
 #: options taking a value; those a backend does not use are accepted and ignored (as Kaldi)
 VALUE_OPTIONS = ("--max-jobs-run", "--gpu", "--mem", "--num-threads", "--time", "--config",
-                 "--partition", "--name")
+                 "--partition", "--name", "--num-nodes")
 
 
 @dataclass
@@ -69,7 +69,8 @@ def parse(argv: list[str], prog: str) -> JobRequest:
 
 def _usage(prog: str, problem: str) -> None:
     print(f"{prog}: {problem}\nusage: {prog} [--max-jobs-run N] [--gpu N] [--mem M] "
-          f"[--num-threads N] [--time T] [JOB=1:N] <log-file> <command...>", file=sys.stderr)
+          f"[--num-threads N] [--time T] [--partition P] [--name NAME] [--num-nodes K] "
+          f"[JOB=1:N] <log-file> <command...>", file=sys.stderr)
     sys.exit(2)
 
 

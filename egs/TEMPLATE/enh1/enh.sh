@@ -20,9 +20,26 @@
 #                 which writes FILE: line 1 the training data dir, then the variant's extra
 #                 enh_train arguments, one a line; --make true (stage 4 runs) also makes that
 #                 dir, false (it does not) only names it for stage 5
-#   5 train       ESPnet --collect_stats (shape files, shared by runs on one list), then
-#                 training through sepplug.bin.enh_train (ESPnet's trainer, --resume) on
-#                 stage 4's dir with its extra arguments
+#   5 train       ESPnet --collect_stats (shape files, shared by runs on one list; one
+#                 process), then training through sepplug.bin.enh_train (ESPnet's trainer,
+#                 --resume) on stage 4's dir with its extra arguments, in ${cuda_cmd}
+#                 --gpu $ngpu (a CPU training asks the job system for no GPU). Distributed
+#                 (ESPnet's own DDP mode; options with ESPnet's names and meaning):
+#                   --ngpu N       GPUs per node; N > 1: ESPnet's launcher
+#                                  (espnet2.bin.launch, one process per GPU, nccl), as
+#                                  ESPnet's enh.sh trains
+#                   --num_nodes K  nodes; K > 1: ESPnet's launcher, through a cuda_cmd that
+#                                  reaches other nodes (slurm.pl: srun; run.pl is refused)
+#                   --dist_procs P CPU processes per node (gloo); P > 1 on one node:
+#                                  torchrun (python -m torch.distributed.run --standalone)
+#                 The global batch is the config's batch_size, split across the K x P (or
+#                 K x N) processes; train.log is rank 0's (the others log errors only).
+#                 --dist_emulate_nodes true runs the K x P CPU processes of a multi-node
+#                 training on this host (a test of the multi-node path without a cluster):
+#                 run.pl JOB=0:K*P-1, each process ESPnet's external-launcher command
+#                 (--dist_rank JOB --dist_world_size K*P, a file:// init in the exp dir, as
+#                 ESPnet's launcher inits nodes without a master port); logs
+#                 logdir/train.RANK.log, rank 0's copied to train.log.
 #   6 score       inference, --scoring_tool per test set, --results_tool: exp/RESULTS.md
 #                 and exp/results/summary.tsv (results as data)
 #
@@ -32,7 +49,8 @@
 # something that can change hold what it was made from: stage 1's the data options (asking
 # for others on the same --datadir is an error), stage 6's (and a hook's, e.g. a transformed
 # training set's) the checksums of the model and data used (a retrained model redoes them).
-# Hooks run in the recipe dir with enh.sh's --python as $python in their environment.
+# Hooks run in the recipe dir with enh.sh's --python as $python (stage 3 also --ngpu as $ngpu) in
+# their environment.
 set -euo pipefail
 # The whole script is one compound command, so bash parses it before running it:
 # editing enh.sh while a long stage runs cannot derail the running instance.
@@ -43,7 +61,10 @@ set -euo pipefail
 stage=1
 stop_stage=6
 nj=2
-ngpu=0
+ngpu=0                     # GPUs per node (ESPnet's --ngpu); 0: CPU
+num_nodes=1                # nodes of a distributed training (ESPnet's --num_nodes)
+dist_procs=1               # CPU training processes per node (DDP, gloo); see stage 5
+dist_emulate_nodes=false   # true: --num_nodes > 1 emulated on this host (stage 5; tests)
 python=python3
 fs=8k                      # 8k or 16k
 datadir=data
@@ -76,6 +97,7 @@ test_sets="test"
 results_title="sepplug"
 
 help_message="Usage: $0 --enh_config YAML [--stage N] [--stop_stage N] [--nj N] [--ngpu N]
+  [--num_nodes K] [--dist_procs P] [--dist_emulate_nodes true|false]
   [--fs 8k|16k] [--local_data_opts OPTS] [--corpus_opts OPTS] [--enh_args ARGS]
   [--enh_tag TAG] [--family NAME] [--input_channels all|ref]
   [--train_variant erm|VARIANT] [--local_train_opts OPTS]
@@ -93,6 +115,33 @@ check_stages "$stage" "$stop_stage"
 case "$fs" in 8k) fs_hz=8000 ;; 16k) fs_hz=16000 ;; *) die "--fs must be 8k or 16k, got '$fs'" ;; esac
 case "$input_channels" in all|ref) ;; *) die "--input_channels must be all or ref" ;; esac
 [ -n "$enh_config" ] || die "--enh_config is required"
+# Distributed training (stage 5): refused here, before any stage runs, when it cannot work.
+for opt in ngpu:0 num_nodes:1 dist_procs:1; do  # option:least value
+    name=${opt%%:*}
+    [[ "${!name}" =~ ^[0-9]+$ ]] && [ "${!name}" -ge "${opt#*:}" ] \
+        || die "--$name must be an integer >= ${opt#*:}, got '${!name}'"
+done
+case "$dist_emulate_nodes" in true|false) ;; *) die "--dist_emulate_nodes must be true or false" ;; esac
+[ "$dist_procs" -eq 1 ] || [ "$ngpu" -eq 0 ] \
+    || die "--dist_procs $dist_procs with --ngpu $ngpu: --dist_procs is CPU processes per node;" \
+           "on GPUs ESPnet runs one process per GPU (--ngpu N per node): leave --dist_procs at 1"
+if [ "$num_nodes" -gt 1 ] && ! $dist_emulate_nodes; then
+    # ESPnet's launcher reaches other nodes through the job system (srun / mpirun); run.pl
+    # runs every job on this host, so the "nodes" would all be this one.
+    [ "$(basename "${cuda_cmd%% *}")" != run.pl ] \
+        || die "--num_nodes $num_nodes: cuda_cmd '$cuda_cmd' runs jobs on this host only:" \
+               "use a cluster's (cmd.sh: cmd_backend=slurm), or --dist_emulate_nodes true" \
+               "to run the $num_nodes nodes' processes here (a test)"
+    [ "$dist_procs" -eq 1 ] \
+        || die "--num_nodes $num_nodes with --dist_procs $dist_procs: ESPnet's multi-node" \
+               "launcher runs one CPU process per node (or one per GPU with --ngpu)"
+fi
+if $dist_emulate_nodes; then
+    [ "$num_nodes" -gt 1 ] || die "--dist_emulate_nodes true needs --num_nodes > 1"
+    [ "$ngpu" -eq 0 ] || die "--dist_emulate_nodes true emulates CPU nodes only (--ngpu 0)"
+fi
+# processes of the training: one per GPU, else --dist_procs, on every node
+world_size=$(( (ngpu > 0 ? ngpu : dist_procs) * num_nodes ))
 [ -f "$enh_config" ] || die "--enh_config $enh_config: no such file"
 
 if [ -z "$enh_tag" ]; then
@@ -173,7 +222,7 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
     if [ -f local/augment.sh ]; then
         [ -x local/augment.sh ] || die "stage 3: local/augment.sh is not executable (chmod +x it)"
         # shellcheck disable=SC2086
-        python=$python local/augment.sh --datadir "$datadir" --dumpdir "$dumpdir" \
+        python=$python ngpu=$ngpu local/augment.sh --datadir "$datadir" --dumpdir "$dumpdir" \
             --expdir "$expdir" --train_set "$train_set" --valid_set "$valid_set" $local_train_opts \
             || die "stage 3: local/augment.sh failed"
     else
@@ -238,6 +287,20 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     if is_done "$enh_exp" train; then
         log "stage 5: $enh_exp already trained, skipped"
     else
+        # shellcheck disable=SC2046,SC2206,SC2207
+        train_args=(--config "$enh_config"
+            $(data_args train "$train_dir") $(data_args valid "$(input_dir "$valid_set")")
+            --train_shape_file "$stats_dir/train/speech_mix_shape"
+            --valid_shape_file "$stats_dir/valid/speech_mix_shape"
+            ${fold_length:+--fold_length "$fold_length"}
+            --output_dir "$enh_exp" --ngpu "$ngpu" --resume true "${train_extra[@]}" $enh_args)
+        if [ "$world_size" -gt 1 ]; then  # before a launch that ESPnet would stop in
+            # shellcheck disable=SC2086
+            ${python} -m sepplug.train.dist_check --world_size "$world_size" \
+                --config "$enh_config" --train_dir "$train_dir" \
+                --valid_dir "$(input_dir "$valid_set")" -- "${train_extra[@]}" $enh_args \
+                || die "stage 5: $world_size training processes cannot share this data (above)"
+        fi
         collect_stats "$train_dir" "$(input_dir "$valid_set")" "$stats_dir"
         echo "$family" >"$enh_exp/family"
         if [ -f "$enh_exp/train.log" ]; then  # an earlier (killed) run: keep its log
@@ -249,18 +312,53 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
         if [ -f "$enh_exp/checkpoint.pth" ] || compgen -G "$enh_exp/*epoch.pth" >/dev/null; then
             log "stage 5: resuming from the last saved state in $enh_exp (train.log names it)"
         fi
-        log "stage 5: train $enh_config on $train_dir -> $enh_exp (log: $enh_exp/train.log)"
-        # shellcheck disable=SC2046,SC2086
-        ${cuda_cmd} "$enh_exp/train.log" ${python} -m sepplug.bin.enh_train \
-            --config "$enh_config" \
-            $(data_args train "$train_dir") $(data_args valid "$(input_dir "$valid_set")") \
-            --train_shape_file "$stats_dir/train/speech_mix_shape" \
-            --valid_shape_file "$stats_dir/valid/speech_mix_shape" \
-            ${fold_length:+--fold_length "$fold_length"} \
-            --output_dir "$enh_exp" --ngpu "$ngpu" --resume true "${train_extra[@]}" $enh_args \
-            || { grep -E '^[A-Za-z_][A-Za-z0-9_.]*(Error|Exception): ' "$enh_exp/train.log" \
-                     | tail -n 1 >&2 || true  # the error (e.g. data too short for chunk_length)
-                 die "stage 5 failed: see $enh_exp/train.log"; }
+        log "stage 5: train $enh_config on $train_dir -> $enh_exp (log: $enh_exp/train.log;" \
+            "$world_size process(es) on $num_nodes node(s))"
+        train_failed() {  # the error (e.g. data too short for chunk_length), then die
+            # (DDP: the first error is the cause, the other ranks' and torchrun's follow it;
+            # torchrun prefixes its processes' lines with "[rankN]: ")
+            grep -E '^(\[rank[0-9]+\]: )?[A-Za-z_][A-Za-z0-9_.]*(Error|Exception): ' \
+                "$enh_exp/train.log" \
+                | grep -v ChildFailedError | if [ "$world_size" -gt 1 ]; then head -n 1;
+                                             else tail -n 1; fi >&2 || true
+            die "stage 5 failed: see $enh_exp/train.log"
+        }
+        if [ "$world_size" -eq 1 ]; then
+            # One process (ESPnet's single-process mode): the command of every recipe so far.
+            ${cuda_cmd} --gpu "$ngpu" "$enh_exp/train.log" \
+                ${python} -m sepplug.bin.enh_train "${train_args[@]}" || train_failed
+        elif $dist_emulate_nodes; then
+            # Every node's processes here: ESPnet's external-launcher mode (rank and world
+            # size given, no spawning), inited through a new file in the exp dir.
+            init_file=$(cd "$enh_exp" && pwd)/.dist_init_$(date +%s%N)
+            rm -rf "$enh_exp/logdir"
+            rc=0  # (set -e: the status is kept, the init file removed, then the error named)
+            ${cuda_cmd} --gpu 0 JOB=0:$((world_size - 1)) "$enh_exp/logdir/train.JOB.log" \
+                ${python} -m sepplug.bin.enh_train "${train_args[@]}" \
+                --multiprocessing_distributed false --dist_backend gloo --dist_rank JOB \
+                --dist_world_size "$world_size" --dist_init_method "file://$init_file" || rc=$?
+            rm -f "$init_file"
+            cp "$enh_exp/logdir/train.0.log" "$enh_exp/train.log"  # rank 0's
+            [ $rc -eq 0 ] || train_failed
+        elif [ "$num_nodes" -eq 1 ] && [ "$ngpu" -eq 0 ]; then
+            # CPU processes on one node: torchrun starts them (ESPnet reads RANK, WORLD_SIZE,
+            # MASTER_ADDR/PORT from its environment); ESPnet's launcher has no CPU mode.
+            # Each runs sepplug.bin.enh_train through sepplug.train.ddp_worker, which dies
+            # with torchrun (its workers are in sessions of their own: a killed job's
+            # workers would train on beside the rerun).
+            ${cuda_cmd} --gpu 0 --num_threads "$dist_procs" "$enh_exp/train.log" \
+                ${python} -m torch.distributed.run --standalone --nnodes 1 \
+                --nproc_per_node "$dist_procs" -m sepplug.train.ddp_worker "${train_args[@]}" \
+                --multiprocessing_distributed false --dist_backend gloo || train_failed
+        else
+            # GPUs (nccl) or several nodes: ESPnet's launcher, as ESPnet's enh.sh calls it
+            # (it adds --gpu, and for K nodes srun / mpirun and a file:// init, to the cmd).
+            ${python} -m espnet2.bin.launch \
+                --cmd "${cuda_cmd} --name $(basename "$enh_exp")" \
+                --log "$enh_exp/train.log" --ngpu "$ngpu" --num_nodes "$num_nodes" \
+                --init_file_prefix "$enh_exp/.dist_init_" --multiprocessing_distributed true \
+                -- ${python} -m sepplug.bin.enh_train "${train_args[@]}" || train_failed
+        fi
         # ESPnet skips utterances shorter than chunk_length without an error: a "trained"
         # model may never have seen a batch.
         grep -q '\[train\][^[]*total_count=[1-9]' "$enh_exp"/train.log* \

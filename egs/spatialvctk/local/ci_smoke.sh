@@ -22,6 +22,15 @@ for entry in "${pair[@]}"; do
         ci_summary_row "$work/exp/results/summary.tsv" "${entry%%:*}" "${entry#*:}" "$subset" si_sdri 4
     done
 done
+# Distributed training (enh.sh --dist_procs 2: torchrun, 2 CPU processes, gloo) of the 6-ch
+# model: its train.log is rank 0's, of a world of 2; stage 6 scores the DDP checkpoint.
+./run.sh --stage 5 --stop-stage 6 --enh_tag ci_ddp "${opts[@]}" \
+    --enh_config conf/tuning/train_enh_tf_dualpath_cpu.yaml --dist_procs 2
+grep -q '^\[[^]]*:0/2\] .*1epoch results: \[train\]' "$work/exp/enh_ci_ddp/train.log" \
+    || ci_fail "exp/enh_ci_ddp/train.log is not rank 0's of 2 processes with a trained epoch"
+for subset in test_easy test_hard test_both; do
+    ci_summary_row "$work/exp/results/summary.tsv" ci_ddp erm "$subset" si_sdri 4
+done
 # mc_dprnn (the FEABASE tools below use it) and the stock 1-ch dprnn, one model per run.
 ./run.sh --stage 5 --stop-stage 6 --enh_tag ci_mc "${opts[@]}" \
     --enh_config conf/tuning/train_enh_mc_dprnn_cpu.yaml

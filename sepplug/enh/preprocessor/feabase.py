@@ -22,6 +22,11 @@ cached transform can be swapped, so each of them is swapped with probability
 ``min(1, p / eligible_share)``; ``eligible_share`` is computed from the training
 list when the task builds the preprocessor (``from_task_args``).
 
+Under DDP (more than one process) the swap decisions' generator is seeded with
+``[seed, <rank words>]`` (:meth:`FeabasePreprocessor.set_rank`;
+:mod:`sepplug.train.distributed`), so ranks do not repeat each other's decisions; a single
+process draws exactly as with ``seed`` alone.
+
 YAML::
 
     preprocessor: feabase
@@ -44,6 +49,7 @@ from espnet2.train.preprocessor import AbsPreprocessor
 
 from sepplug.datadir.categories import FS_CATEGORY, category_id, category_ids
 from sepplug.datadir.kaldi_dir import read_table
+from sepplug.train.distributed import rank_and_world_size, rank_seed_words
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +101,7 @@ class FeabasePreprocessor(AbsPreprocessor):
         self.ref_channel = ref_channel
         self.speech_name = speech_name
         self.ref_prefix = speech_ref_name_prefix
+        self.seed = int(seed)
         self.rng = np.random.default_rng(seed)
         self.categories = category_ids(categories or [])
         # original utt id -> its transformed files; nothing to swap outside training
@@ -140,7 +147,15 @@ class FeabasePreprocessor(AbsPreprocessor):
         conf.setdefault("num_spk", (getattr(args, "separator_conf", None) or {}).get("num_spk", 2))
         if "categories" not in conf and getattr(args, "categories", None):
             conf["categories"] = list(args.categories)
-        return cls(train=train, **conf)
+        preprocessor = cls(train=train, **conf)
+        preprocessor.set_rank(*rank_and_world_size(args))
+        return preprocessor
+
+    def set_rank(self, rank: int, world_size: int) -> None:
+        """Restart the swap decisions from a seed with the DDP rank mixed in when
+        ``world_size`` > 1 (module doc); with 1, from ``seed`` as constructed."""
+        self.rng = np.random.default_rng([self.seed, *rank_seed_words(rank, world_size)]
+                                         if world_size > 1 else self.seed)
 
     def _load(self, path: str, multichannel: bool) -> np.ndarray:
         audio, _ = sf.read(path, dtype="float32", always_2d=True)

@@ -45,8 +45,11 @@ construction.
 Seeding: each draw uses its own generator seeded with ``(seed, epoch, visit, hash(uid))``
 as ``spatial_dm`` does (the same epoch hook; see
 :mod:`sepplug.enh.preprocessor.spatial_dm`), so draws do not depend on DataLoader
-workers. ESPnet's gains (``dynamic_mixing_gain_db``) still use Python's ``random``, which
-ESPnet seeds per epoch and worker.
+workers. Under DDP (more than one process) the rank is appended to that seed
+(:meth:`HardMixingPreprocessor.set_rank`; :mod:`sepplug.train.distributed`), so ranks draw
+different partners; a single process draws exactly as without it. ESPnet's gains
+(``dynamic_mixing_gain_db``) still use Python's ``random``, which ESPnet seeds per epoch and
+worker (alike in every rank).
 
 YAML (``--utt2spk`` must map the source list's utterances to real speakers)::
 
@@ -77,6 +80,7 @@ from sepplug.enh.preprocessor.spatial_dm import install_epoch_hook
 from sepplug.errors import DataError
 from sepplug.mixing.pair_table import hard_mask, read_pair_table
 from sepplug.train import epoch_reports
+from sepplug.train.distributed import rank_and_world_size, rank_seed_words
 
 HARD_SCOPES = ("global", "anchor")
 #: the partner-draw branches counted in :attr:`HardMixingPreprocessor.draw_counts`
@@ -135,6 +139,7 @@ class HardMixingPreprocessor(DynamicMixingPreprocessor):
             raise ValueError(f"hard_dm preprocessor: need 0 <= hard_share <= 1 and hard_scope "
                              f"in {HARD_SCOPES}, got {hard_share} and {hard_scope!r}")
         self.hard_share, self.seed = float(hard_share), int(seed)
+        self.rank_seed: tuple[int, ...] = ()  # set_rank: empty for one process
         self.epoch: int | None = None
         self._visits: Counter[str] = Counter()
         # per branch, shared with DataLoader workers (forked after construction)
@@ -206,7 +211,13 @@ class HardMixingPreprocessor(DynamicMixingPreprocessor):
                                                                                     2))
         conf.setdefault("utt2spk", getattr(args, "utt2spk", None))
         install_epoch_hook()
-        return cls(train=train, **conf)
+        preprocessor = cls(train=train, **conf)
+        preprocessor.set_rank(*rank_and_world_size(args))
+        return preprocessor
+
+    def set_rank(self, rank: int, world_size: int) -> None:
+        """Mix the DDP rank into every draw's seed when ``world_size`` > 1 (module doc)."""
+        self.rank_seed = rank_seed_words(rank, world_size)
 
     @property
     def draw_counts(self) -> Counter[str]:
@@ -244,7 +255,8 @@ class HardMixingPreprocessor(DynamicMixingPreprocessor):
         self._visits[uid] += 1
         epoch, visit = (visit + 1, 0) if self.epoch is None else (self.epoch, visit)
         digest = hashlib.blake2b(uid.encode("utf-8"), digest_size=8).digest()
-        return np.random.default_rng([self.seed, epoch, visit, int.from_bytes(digest, "little")])
+        return np.random.default_rng([self.seed, epoch, visit, int.from_bytes(digest, "little"),
+                                      *self.rank_seed])
 
     def _pick_source_utterances_(self, uid: str) -> list[str]:
         """``ref_num - 1`` partner source keys for the anchor ``uid`` (module doc)."""

@@ -38,6 +38,10 @@ this process (a uid can repeat within an epoch with ``num_iters_per_epoch``; wit
 workers the count is per worker, still deterministic for a fixed ``num_workers``).
 Without ``set_epoch`` (the class used outside ESPnet's iterators) the epoch is the
 uid's visit count, 1, 2, ...
+Under DDP (more than one process), the process's rank is appended to the seed
+(:meth:`SpatialDMPreprocessor.set_rank`, called by ``from_task_args``;
+:mod:`sepplug.train.distributed`): ranks draw different mixtures even for a uid that two of
+them visit, each reproducibly; a single process draws exactly as without it.
 
 YAML::
 
@@ -78,6 +82,7 @@ from sepplug.mixing.sampling_policy import (
     SamplingPolicy,
 )
 from sepplug.mixing.spatial_mix import MixParams, draw_mix_params, render_mixture
+from sepplug.train.distributed import rank_and_world_size, rank_seed_words
 
 logger = logging.getLogger(__name__)
 
@@ -154,6 +159,7 @@ class SpatialDMPreprocessor(AbsPreprocessor):
         self.epoch: int | None = None
         self._visits: Counter[str] = Counter()
         self._dropped_category = False
+        self.rank_seed: tuple[int, ...] = ()  # set_rank: empty for one process
         if not train:
             return  # dev/test pass through: load nothing
         self.policy = SamplingPolicy(subset_probs or DEFAULT_SUBSET_PROBS, category_weights,
@@ -191,7 +197,13 @@ class SpatialDMPreprocessor(AbsPreprocessor):
         if "categories" not in conf and getattr(args, "categories", None):
             conf["categories"] = list(args.categories)
         install_epoch_hook()
-        return cls(train=train, **conf)
+        preprocessor = cls(train=train, **conf)
+        preprocessor.set_rank(*rank_and_world_size(args))
+        return preprocessor
+
+    def set_rank(self, rank: int, world_size: int) -> None:
+        """Mix the DDP rank into every draw's seed when ``world_size`` > 1 (module doc)."""
+        self.rank_seed = rank_seed_words(rank, world_size)
 
     def set_epoch(self, epoch: int) -> None:
         """Called before each epoch (see the module doc); resets the visit counts."""
@@ -200,7 +212,8 @@ class SpatialDMPreprocessor(AbsPreprocessor):
 
     def _generator(self, uid: str, epoch: int, visit: int) -> np.random.Generator:
         digest = hashlib.blake2b(uid.encode("utf-8"), digest_size=8).digest()
-        return np.random.default_rng([self.seed, epoch, visit, int.from_bytes(digest, "little")])
+        return np.random.default_rng([self.seed, epoch, visit, int.from_bytes(digest, "little"),
+                                      *self.rank_seed])
 
     def mixture(self, uid: str, epoch: int, visit: int = 0,
                 num_samples: int | None = None) -> SpatialMixture:

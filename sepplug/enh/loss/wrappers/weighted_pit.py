@@ -22,10 +22,23 @@ exactly, for a single-process validation. Use it as::
 
     best_model_criterion: [[valid, si_snr_loss_weighted_set, min]]
 
-Caveats (documented approximations): with DDP each rank ranks its own shard and the
-epoch value is the size-weighted mean of the shard statistics; ``DataParallel`` replicas
-share the accumulator (not supported); a non-finite loss makes the reporter drop that
-batch. The accumulator is reset when a validation call follows a training call.
+Distributed training (DDP, ESPnet's ``torch.distributed`` mode): each rank holds a share of
+every batch, and ESPnet all-reduces each stat weighted by the ranks' batch sizes ``b_r``
+(``B = Σ b_r``). In the training and validation epochs of
+:class:`~sepplug.train.trainer.SepplugTrainer` (where every rank calls the model in step:
+:func:`sepplug.train.distributed.in_collective_step`) the per-example losses of all ranks
+are gathered, so that every rank ranks the whole global batch and accumulates the whole
+dev set: each rank reports the same ``<criterion>_weighted`` (the global batch's) and the
+same set increment divided by ``B``, which the all-reduce leaves as they are; the training
+loss of rank ``r`` is ``(B / b_r) Σ_{i in r} w_i l_i`` with the global batch's weights, so
+that ESPnet's reduction (``Σ_r (b_r / B) loss_r``, DDP's gradient average included)
+optimises the global batch's rank-weighted loss. Values equal one process's on the same
+batches, to float rounding. Model calls outside those epochs (ESPnet's rank-0-only
+attention plots) gather nothing.
+
+Caveats: ``DataParallel`` replicas share the accumulator (not supported); a non-finite
+loss makes the reporter drop that batch. The accumulator is reset when a validation call
+follows a training call.
 
 Reported stats: ``<criterion>`` PIT mean (comparable with ``pit`` runs),
 ``<criterion>_weighted`` the batch rank-weighted loss (the one optimised unless
@@ -44,6 +57,7 @@ from espnet2.enh.loss.wrappers.pit_solver import PITSolver
 
 from sepplug.enh.loss.signals import check_signals, mean_criterion, stack_signals
 from sepplug.enh.loss.source_set import check_pairwise_criterion
+from sepplug.train.distributed import gather_1d, in_collective_step
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +77,15 @@ def rank_weighted_loss(losses: torch.Tensor) -> torch.Tensor:
     """
     ordered, _ = torch.sort(losses)
     return (ordered * rank_weights(losses.numel(), losses.device, losses.dtype)).sum()
+
+
+def example_rank_weights(losses: torch.Tensor) -> torch.Tensor:
+    """The weight ``w_i`` of each example of ``(B,)`` ``losses`` in :func:`rank_weighted_loss`
+    (by its rank in the ascending order), in the examples' order: ``(B,)``, no gradient."""
+    order = torch.sort(losses.detach(), stable=True).indices
+    weights = torch.empty_like(losses, dtype=losses.dtype).detach()
+    weights[order] = rank_weights(losses.numel(), losses.device, losses.dtype)
+    return weights
 
 
 def rank_weighted_statistic(losses: np.ndarray) -> float:
@@ -161,21 +184,30 @@ class WeightedPITSolver(PITSolver):
         with torch.no_grad():
             _, stats, pit_others = super().forward(ref, inf, others)
         per_example = self.per_example_losses(ref, inf, pit_others["perm"])  # (B,)
-        weighted = rank_weighted_loss(per_example)
+        if in_collective_step():  # DDP: rank the global batch (module doc)
+            everything, offset = gather_1d(per_example)
+            weights = example_rank_weights(everything)[offset:offset + per_example.numel()]
+            scale = everything.numel() / per_example.numel()
+            weighted = scale * (weights * per_example).sum()  # this rank's share, scaled
+            weighted_stat = rank_weighted_loss(everything)
+        else:
+            everything = per_example
+            weighted = weighted_stat = rank_weighted_loss(per_example)
         loss = weighted if self.weighted_training else per_example.mean()
         name = self.criterion.name
         stats[name] = per_example.detach().mean()
-        stats[f"{name}_weighted"] = weighted.detach()
+        stats[f"{name}_weighted"] = weighted_stat.detach()
         validating = not any(t.requires_grad for t in inf)
         if validating and self.set_statistic:
             if not self._last_call_validating:
                 self.reset_set_statistic()
-            stats[set_statistic_key(name)] = self._accumulate(per_example.detach())
+            stats[set_statistic_key(name)] = self._accumulate(everything.detach())
         self._last_call_validating = validating
         return loss, stats, pit_others
 
     def _accumulate(self, losses: torch.Tensor) -> torch.Tensor:
-        """Add a validation batch; return ``(K S_K - K' S_K') / B`` (see module docstring)."""
+        """Add a validation batch (under DDP: the global batch, every rank's examples);
+        return ``(K S_K - K' S_K') / B`` (see module docstring)."""
         batch = losses.detach().double().cpu().numpy()
         if not np.all(np.isfinite(batch)):
             logger.warning(
