@@ -11,9 +11,9 @@ for ESPnet's chunk iterator) is divided by N. Reported, from each run's ``train.
   warm-up), from the timestamps of ESPnet's "epoch started" and "epoch results" lines
   (validation included, which is split over the ranks too), and its ratio to 1 process;
 * the machine's ceiling for two one-thread trainings: two independent 1-process runs side
-  by side (the same training twice, no communication), their summed throughput against one
-  alone (two one-thread jobs slow each other down on a 2-core machine: shared caches,
-  memory bandwidth, clock);
+  by side (the same training with seeds 0 and 1, no communication), their summed
+  throughput against one alone (two one-thread jobs may slow each other down: shared
+  caches, memory bandwidth, clock);
 * learning: the training loss of the last epoch and the dev loss after it (the whole dev
   set, all-reduced over ranks by ESPnet) for each run, and their relative difference to 1
   process. Different process counts draw different chunks in a different order, so the

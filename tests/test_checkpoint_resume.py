@@ -194,8 +194,27 @@ def test_links_lost_to_a_kill_between_unlink_and_symlink_are_made_again(tmp_path
     message = prepare_resume(tmp_path, [optimizer], [scheduler],
                              [["valid", "loss", "min"], ["valid", "acc", "max"],
                               ["valid", "si_snr", "max"]])
-    assert "missing links made again: latest.pth, valid.loss.best.pth" in message
+    assert "links made or re-pointed: latest.pth, valid.loss.best.pth" in message
     assert (tmp_path / "latest.pth").readlink() == Path("3epoch.pth")
     assert (tmp_path / "valid.loss.best.pth").readlink() == Path("2epoch.pth")
     assert (tmp_path / "valid.acc.best.pth").readlink() == Path("3epoch.pth")
     assert not (tmp_path / "valid.si_snr.best.pth").exists()  # never reported
+
+
+def test_links_left_at_the_previous_epoch_and_a_torn_epoch_file_are_repaired(tmp_path):
+    """A kill after both saves of epoch 3 but before ESPnet moved its links."""
+    model, optimizer, scheduler = tiny_training_state()
+    states = espnet_checkpoint(model, optimizer, scheduler, 3)
+    states["reporter"]["stats"] = {e: {"valid": {"loss": loss, "total_count": 9}}
+                                   for e, loss in ((1, 5.0), (2, 4.0), (3, 3.0))}
+    torch.save(states, tmp_path / "checkpoint.pth")
+    torch.save(model.state_dict(), tmp_path / "2epoch.pth")
+    write_torn(tmp_path / "3epoch.pth", model.state_dict())  # a non-atomic writer's
+    for name in ("latest.pth", "valid.loss.best.pth"):
+        (tmp_path / name).symlink_to("2epoch.pth")
+    message = prepare_resume(tmp_path, [optimizer], [scheduler], [["valid", "loss", "min"]])
+    assert "3epoch.pth could not be loaded: written from it" in message
+    assert "links made or re-pointed: latest.pth, valid.loss.best.pth" in message
+    for name in ("latest.pth", "valid.loss.best.pth"):
+        assert (tmp_path / name).readlink() == Path("3epoch.pth")
+    assert torch.load(tmp_path / "3epoch.pth").keys() == model.state_dict().keys()

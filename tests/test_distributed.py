@@ -143,6 +143,7 @@ def test_two_process_training_resumes_after_a_kill_and_separates(ddp_recipe):
         while not (exp / "1epoch.pth").is_file() and proc.poll() is None:
             assert time.monotonic() < deadline, "epoch 1 not saved in 240 s"
             time.sleep(0.05)
+        assert len(workers_of(exp)) >= 2, "the check below would see no worker at all"
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     assert not (exp / ".done.train").exists() and not (exp / "2epoch.pth").exists()

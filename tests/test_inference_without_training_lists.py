@@ -22,17 +22,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from tests.enh_task import conv_tcn_config
+
 FS = 8000
 SPEAKERS = ("a", "b", "c")
 UTTS_PER_SPEAKER = 2
 EPOCHS = 2
-CONFIG = f"""\
-encoder: conv
-encoder_conf: {{channel: 8, kernel_size: 8, stride: 4}}
-decoder: conv
-decoder_conf: {{channel: 8, kernel_size: 8, stride: 4}}
-separator: tcn
-separator_conf: {{num_spk: 2, layer: 2, stack: 1, bottleneck_dim: 8, hidden_dim: 8}}
+CONFIG = conv_tcn_config(num_spk=2, channel=8, layer=2, hidden_dim=8) + f"""\
 criterions:
     - name: si_snr
       conf: {{eps: 1.0e-7}}

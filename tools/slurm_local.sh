@@ -95,6 +95,17 @@ write_config() {
     # this machine as Slurm sees it (its first line; the second is the uptime).
     node_line=$(slurmd -C | head -n 1)
     [[ $node_line == "NodeName=$node "* ]] || die "slurmd -C printed '$node_line', not NodeName=$node ..."
+    # Root daemons read their config and key from $dir: a dir (or a parent made for it) that
+    # another user owns or may write could hand them a config of theirs (e.g. a Prolog=).
+    (umask 022 && mkdir -p "$dir")
+    local d
+    for d in "$dir" "$dir"/*; do
+        [ -e "$d" ] || continue
+        if [ "$(stat -c %u "$d")" != 0 ] || [ -n "$(find "$d" -maxdepth 0 -perm /022)" ]; then
+            die "$d is not owned by root or is group/world-writable: refusing to run root" \
+                "daemons from it (remove it, or set SEPPLUG_SLURM_DIR to a dir of root's)"
+        fi
+    done
     mkdir -p "$dir"/{state,spool,run,log,munge}
     chmod 755 "$dir" "$dir/munge"  # (munged wants its socket's dir reachable; the key is 0600)
     if [ ! -s "$dir/munge/munge.key" ]; then  # a key of our own: the system's is not touched

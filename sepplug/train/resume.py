@@ -22,9 +22,11 @@ ESPnet's resume and leaves the exp dir in a state ESPnet resumes from correctly:
 4. Without ``checkpoint.pth`` but with ``<N>epoch.pth`` files (a checkpoint moved aside by
    an earlier attempt that was killed again), the same as 3.
 5. ``latest.pth`` and the ``<phase>.<key>.best.pth`` links of ``best_model_criterion`` that
-   are missing (ESPnet unlinks, then links: a kill in between leaves none, and ESPnet
-   re-links a criterion only when a later epoch improves it) are made again from the
-   reporter's stats, when the epoch file they name exists.
+   are missing or point at another epoch than the reporter's stats name (ESPnet moves them
+   after both saves: a kill in between leaves them at epoch k - 1, or none, and ESPnet
+   re-links a criterion only when a later epoch improves it) are made again, when the epoch
+   file they name exists. An ``<k>epoch.pth`` of the checkpoint's epoch that cannot be
+   loaded (torn by a writer without atomic saves) is rewritten from the checkpoint.
 
 The returned line says which of these happened; the trainer logs it into ``train.log``.
 """
@@ -84,8 +86,9 @@ def point_latest(exp: Path, epoch: int) -> None:
 
 
 def relink(exp: Path, reporter: dict, criteria: Sequence[Sequence[str]]) -> list[str]:
-    """Make the missing ``latest.pth`` and ``<phase>.<key>.best.pth`` links (module doc, 5);
-    the names of those made."""
+    """Point ``latest.pth`` and the ``<phase>.<key>.best.pth`` links at the epochs the
+    reporter names, where a link is missing or points elsewhere (module doc, 5); the names
+    of those made or moved."""
     state = Reporter()
     state.load_state_dict(reporter)
     wanted = {"latest.pth": state.get_epoch()}
@@ -94,10 +97,15 @@ def relink(exp: Path, reporter: dict, criteria: Sequence[Sequence[str]]) -> list
             wanted[f"{phase}.{key}.best.pth"] = state.get_best_epoch(phase, key, mode)
     made = []
     for name, epoch in wanted.items():
-        link = exp / name
-        if epoch > 0 and not link.is_symlink() and (exp / f"{epoch}epoch.pth").is_file():
-            link.symlink_to(f"{epoch}epoch.pth")
-            made.append(name)
+        link, target = exp / name, f"{epoch}epoch.pth"
+        if epoch <= 0 or not (exp / target).is_file():
+            continue
+        if link.is_symlink() and str(link.readlink()) == target:
+            continue
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(target)
+        made.append(name)
     return made
 
 
@@ -163,11 +171,13 @@ def prepare_resume(exp: Path, optimizers: Sequence[torch.optim.Optimizer],
         epoch_file = exp / f"{epoch}epoch.pth"
         if epoch > 0 and not epoch_file.exists():
             atomic_torch_save(states["model"], epoch_file)
-            point_latest(exp, epoch)
             message += f"; {epoch_file.name} was missing: written from it"
+        elif epoch > 0 and load_problem(epoch_file)[1] is not None:
+            atomic_torch_save(states["model"], epoch_file)  # torn by a non-atomic writer
+            message += f"; {epoch_file.name} could not be loaded: written from it"
         made = relink(exp, states["reporter"], criteria)
         if made:
-            message += f"; missing links made again: {', '.join(made)}"
+            message += f"; links made or re-pointed: {', '.join(made)}"
         return message
     moved = move_aside(checkpoint)
     why = (f"{checkpoint} cannot be loaded ({problem or 'not an ESPnet checkpoint'}): "

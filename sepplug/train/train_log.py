@@ -19,11 +19,18 @@ EpochStats = dict[int, dict[str, dict[str, float]]]  # epoch -> section -> key -
 
 
 def train_logs(exp: Path) -> list[Path]:
-    """The exp dir's train logs, oldest run first (``train.log.1`` < ``train.log.2`` <
-    ``train.log``)."""
-    def order(path: Path) -> tuple[int, str]:
-        suffix = path.name.rsplit(".", 1)[-1]
-        return (int(suffix) if suffix.isdigit() else 10**9, path.name)
+    """The exp dir's train logs, oldest run first: other ``train.*.log`` (e.g. a continued
+    run's ``train.first_part.log``; numbers compared as numbers), then ``train.log.<n>`` by
+    ``n`` (enh.sh keeps a killed run's log as the next free ``n``), then ``train.log``."""
+    def order(path: Path) -> tuple:
+        name = path.name
+        if name == "train.log":
+            return (2, 0, "")
+        suffix = name.removeprefix("train.log.")
+        if suffix != name and suffix.isdigit():
+            return (1, int(suffix), "")
+        words = re.split(r"(\d+)", name)
+        return (0, 0, tuple(int(w) if w.isdigit() else w for w in words))
 
     return sorted({*exp.glob("train.log*"), *exp.glob("train.*.log")}, key=order)
 

@@ -1,7 +1,7 @@
 """ESPnet's trainer, with atomic checkpoint writes and a resume that survives a torn one.
 
 :class:`SepplugTrainer` is ESPnet's :class:`~espnet2.train.trainer.Trainer` (the task's
-``trainer``; see :class:`sepplug.tasks.enh.SepplugEnhancementTask`) with three additions
+``trainer``; see :class:`sepplug.tasks.enh.SepplugEnhancementTask`) with these additions
 and nothing else changed:
 
 * every ``torch.save`` to a path during ``run`` (``checkpoint.pth``, ``<N>epoch.pth``, the
@@ -42,15 +42,27 @@ class SepplugTrainer(Trainer):
     def run(cls, model, optimizers, schedulers, train_iter_factory, valid_iter_factory,
             plot_attention_iter_factory, trainer_options, distributed_option) -> None:
         rank0 = not distributed_option.distributed or distributed_option.dist_rank == 0
+        failure = None
         if trainer_options.resume and rank0:
-            message = prepare_resume(Path(trainer_options.output_dir), optimizers, schedulers,
-                                     trainer_options.best_model_criterion)
-            if message:
-                logging.info(message)
+            try:
+                message = prepare_resume(Path(trainer_options.output_dir), optimizers,
+                                         schedulers, trainer_options.best_model_criterion)
+            except Exception as exc:  # (DDP: the other ranks must hear of it, not wait)
+                failure = exc
+            else:
+                if message:
+                    logging.info(message)
         if distributed_option.distributed:  # the other ranks read what rank 0 repaired
+            import torch
             import torch.distributed
 
-            torch.distributed.barrier()
+            device = ("cuda" if torch.distributed.get_backend() == "nccl" else "cpu")  # nccl:
+            failed = torch.tensor([int(failure is not None)], device=device)  # GPU tensors
+            torch.distributed.broadcast(failed, src=0)  # (also the barrier)
+            if failed.item() and failure is None:
+                raise RuntimeError("rank 0 could not prepare the resume (see its log)")
+        if failure is not None:
+            raise failure
         with atomic_torch_saves():
             super().run(model=model, optimizers=optimizers, schedulers=schedulers,
                         train_iter_factory=train_iter_factory,

@@ -9,11 +9,25 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def _current_umask() -> int:
+    """The process's umask, read without changing it where Linux tells it
+    (``/proc/self/status``): setting it to read it would, for an instant, give files other
+    threads create (e.g. a tensorboard writer's) mode 0666."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    umask = os.umask(0o022)  # elsewhere: the old way
+    os.umask(umask)
+    return umask
+
+
 def _usual_mode(tmp: str) -> None:
     """mkstemp creates 0600; give the file the mode a plain open() would (0666 & ~umask)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    os.chmod(tmp, 0o666 & ~_current_umask())
 
 
 def atomic_write_text(path: Path | str, text: str) -> None:

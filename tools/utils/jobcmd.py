@@ -43,10 +43,12 @@ def parse(argv: list[str], prog: str) -> JobRequest:
     options: dict[str, str] = {}
     args = list(argv)
     while args and args[0].startswith("--"):
-        name = args.pop(0).replace("_", "-")
-        if "=" in name:
+        name = args.pop(0)
+        if "=" in name:  # (only the name's "_" become "-": --partition=gpu_long stays)
             name, value = name.split("=", 1)
+            name = name.replace("_", "-")
         elif args:
+            name = name.replace("_", "-")
             value = args.pop(0)
         else:
             _usage(prog, f"option {name} needs a value")

@@ -317,8 +317,9 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
         train_failed() {  # the error (e.g. data too short for chunk_length), then die
             # (DDP: the first error is the cause, the other ranks' and torchrun's follow it;
             # torchrun prefixes its processes' lines with "[rankN]: ")
-            grep -E '^(\[rank[0-9]+\]: )?[A-Za-z_][A-Za-z0-9_.]*(Error|Exception): ' \
-                "$enh_exp/train.log" \
+            # (emulated nodes: every rank's own log, rank 0's first)
+            grep -hE '^(\[rank[0-9]+\]: )?[A-Za-z_][A-Za-z0-9_.]*(Error|Exception): ' \
+                "$enh_exp/train.log" "$enh_exp"/logdir/train.*.log 2>/dev/null \
                 | grep -v ChildFailedError | if [ "$world_size" -gt 1 ]; then head -n 1;
                                              else tail -n 1; fi >&2 || true
             die "stage 5 failed: see $enh_exp/train.log"
@@ -331,6 +332,10 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
             # Every node's processes here: ESPnet's external-launcher mode (rank and world
             # size given, no spawning), inited through a new file in the exp dir.
             init_file=$(cd "$enh_exp" && pwd)/.dist_init_$(date +%s%N)
+            if [ -f "$enh_exp/logdir/train.0.log" ]; then  # a killed run's: its epoch stats
+                n=1; while [ -f "$enh_exp/train.log.$n" ]; do n=$((n + 1)); done  # (resume)
+                cp "$enh_exp/logdir/train.0.log" "$enh_exp/train.log.$n"
+            fi
             rm -rf "$enh_exp/logdir"
             rc=0  # (set -e: the status is kept, the init file removed, then the error named)
             ${cuda_cmd} --gpu 0 JOB=0:$((world_size - 1)) "$enh_exp/logdir/train.JOB.log" \
@@ -338,7 +343,11 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
                 --multiprocessing_distributed false --dist_backend gloo --dist_rank JOB \
                 --dist_world_size "$world_size" --dist_init_method "file://$init_file" || rc=$?
             rm -f "$init_file"
-            cp "$enh_exp/logdir/train.0.log" "$enh_exp/train.log"  # rank 0's
+            if [ -f "$enh_exp/logdir/train.0.log" ]; then
+                cp "$enh_exp/logdir/train.0.log" "$enh_exp/train.log"  # rank 0's
+            else
+                echo "stage 5: rank 0 wrote no log ($enh_exp/logdir/train.0.log)" >"$enh_exp/train.log"
+            fi
             [ $rc -eq 0 ] || train_failed
         elif [ "$num_nodes" -eq 1 ] && [ "$ngpu" -eq 0 ]; then
             # CPU processes on one node: torchrun starts them (ESPnet reads RANK, WORLD_SIZE,

@@ -26,8 +26,10 @@ elif is_done "$fs_exp" fs_train; then
     log "stage 3: $fs_exp already trained, skipped"
 else
     log "stage 3: train the feature-suppression CycleGAN ($fs_config) -> $fs_exp"
-    # (enh.sh's --ngpu reaches hooks as $ngpu: a CPU run asks the job system for no GPU)
-    ${cuda_cmd} --gpu "${ngpu:-0}" "$fs_exp/fs_train.log" ${python} -m sepplug.bin.fs_train \
+    # (enh.sh's --ngpu reaches hooks as $ngpu: fs_train uses one GPU when given any, and a
+    # CPU run, --ngpu 0, asks the job system for none)
+    ${cuda_cmd} --gpu $(( ${ngpu:-0} > 0 ? 1 : 0 )) "$fs_exp/fs_train.log" \
+        ${python} -m sepplug.bin.fs_train \
         --train_dir "$datadir/$train_set" --valid_dir "$datadir/$valid_set" \
         --out_dir "$fs_exp" --config "$fs_config" --resume \
         || die "stage 3 failed: see $fs_exp/fs_train.log"

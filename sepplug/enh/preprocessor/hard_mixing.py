@@ -241,7 +241,9 @@ class HardMixingPreprocessor(DynamicMixingPreprocessor):
         total = hard + uniform
         if total <= 0:
             return None
-        return (f"hard_dm partner draws: hard {hard} ({100 * hard / total:.1f} %), "
+        rank, world = rank_and_world_size()  # DDP: this rank's draws only (rank 0 logs)
+        who = f" (rank {rank} of {world})" if world > 1 else ""
+        return (f"hard_dm partner draws{who}: hard {hard} ({100 * hard / total:.1f} %), "
                 f"uniform {uniform} ({100 * uniform / total:.1f} %), no hard partner "
                 f"{no_partner} ({100 * no_partner / total:.1f} %, in uniform)")
 
