@@ -441,3 +441,30 @@ def test_enh_sh_single_process_command_is_unchanged(ddp_recipe, tmp_path):
         "--train_shape_file", f"{stats}/train/speech_mix_shape",
         "--valid_shape_file", f"{stats}/valid/speech_mix_shape", "--fold_length", "80000",
         "--output_dir", "exp/enh_argv", "--ngpu", "0", "--resume", "true"]
+
+
+def test_feabase_workers_and_epochs_draw_their_own_swap_decisions(monkeypatch):
+    """DataLoader workers get a copy of the main process's generator each epoch: without a
+    generator of their own, every worker of every epoch would repeat the same decisions."""
+    import torch.utils.data
+
+    from sepplug.enh.preprocessor.feabase import FeabasePreprocessor
+
+    fea = FeabasePreprocessor.__new__(FeabasePreprocessor)
+    fea.seed, fea.epoch, fea._worker_key = 7, None, None
+    fea.set_rank(0, 1)
+    assert np.array_equal(fea._decisions().random(4), np.random.default_rng(7).random(4))
+
+    def worker_draws(epoch: int, worker: int) -> np.ndarray:
+        copy = FeabasePreprocessor.__new__(FeabasePreprocessor)  # what a fork gets
+        copy.__dict__.update(fea.__dict__)
+        copy.set_epoch(epoch)
+        info = type("WorkerInfo", (), {"id": worker})()
+        monkeypatch.setattr(torch.utils.data, "get_worker_info", lambda: info)
+        draws = copy._decisions().random(6)
+        monkeypatch.setattr(torch.utils.data, "get_worker_info", lambda: None)
+        return draws
+
+    draws = {(e, w): worker_draws(e, w) for e in (1, 2) for w in (0, 1)}
+    assert len({d.tobytes() for d in draws.values()}) == 4  # no worker or epoch repeats
+    assert np.array_equal(worker_draws(2, 1), draws[(2, 1)])  # reproducible

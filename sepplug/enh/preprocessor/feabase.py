@@ -25,7 +25,11 @@ list when the task builds the preprocessor (``from_task_args``).
 Under DDP (more than one process) the swap decisions' generator is seeded with
 ``[seed, <rank words>]`` (:meth:`FeabasePreprocessor.set_rank`;
 :mod:`sepplug.train.distributed`), so ranks do not repeat each other's decisions; a single
-process draws exactly as with ``seed`` alone.
+process draws exactly as with ``seed`` alone. In DataLoader workers (``num_workers > 0``,
+forked anew every epoch with a copy of the main process's generator) each worker draws from
+a generator of its own seeded with ``(seed, rank, epoch, worker id)``: the workers do not
+repeat each other's decisions, nor one epoch the last one's (``num_workers: 0`` draws as
+before).
 
 YAML::
 
@@ -45,15 +49,19 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import torch.utils.data
 from espnet2.train.preprocessor import AbsPreprocessor
 
 from sepplug.datadir.categories import FS_CATEGORY, category_id, category_ids
 from sepplug.datadir.kaldi_dir import read_table
+from sepplug.enh.preprocessor.spatial_dm import install_epoch_hook
 from sepplug.train.distributed import rank_and_world_size, rank_seed_words
 
 logger = logging.getLogger(__name__)
 
 FS_SUFFIX = "_fs"
+#: a fixed seed word before a DataLoader worker's epoch and id (see ``_decisions``)
+WORKER_TAG = 0x574B5252  # "WKRR"
 
 
 class FeabasePreprocessor(AbsPreprocessor):
@@ -102,7 +110,10 @@ class FeabasePreprocessor(AbsPreprocessor):
         self.speech_name = speech_name
         self.ref_prefix = speech_ref_name_prefix
         self.seed = int(seed)
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng(seed)  # the swap decisions of this process
+        self.rank_words: tuple[int, ...] = ()   # set_rank: the DDP rank's seed words
+        self.epoch: int | None = None           # set_epoch (ESPnet's iterator, epoch hook)
+        self._worker_key: tuple[int | None, int] | None = None  # (epoch, worker) seeded for
         self.categories = category_ids(categories or [])
         # original utt id -> its transformed files; nothing to swap outside training
         self.sources = self._read_fs_dir(Path(fs_dir), num_spk) if train else {}
@@ -147,6 +158,7 @@ class FeabasePreprocessor(AbsPreprocessor):
         conf.setdefault("num_spk", (getattr(args, "separator_conf", None) or {}).get("num_spk", 2))
         if "categories" not in conf and getattr(args, "categories", None):
             conf["categories"] = list(args.categories)
+        install_epoch_hook()
         preprocessor = cls(train=train, **conf)
         preprocessor.set_rank(*rank_and_world_size(args))
         return preprocessor
@@ -154,15 +166,35 @@ class FeabasePreprocessor(AbsPreprocessor):
     def set_rank(self, rank: int, world_size: int) -> None:
         """Restart the swap decisions from a seed with the DDP rank mixed in when
         ``world_size`` > 1 (module doc); with 1, from ``seed`` as constructed."""
-        self.rng = np.random.default_rng([self.seed, *rank_seed_words(rank, world_size)]
+        self.rank_words = rank_seed_words(rank, world_size)
+        self.rng = np.random.default_rng([self.seed, *self.rank_words]
                                          if world_size > 1 else self.seed)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called before each epoch by the epoch hook (``install_epoch_hook``)."""
+        self.epoch = int(epoch)
+
+    def _decisions(self) -> np.random.Generator:
+        """The generator of the swap decisions. In the main process (``num_workers: 0``):
+        ``rng``, one sequence over the whole training. In a DataLoader worker, which ESPnet
+        forks anew every epoch with a copy of the main process's ``rng`` (so that every
+        worker, every epoch, would repeat the same decisions), a generator of its own seeded
+        with ``(seed, rank, epoch, worker id)``."""
+        info = torch.utils.data.get_worker_info()
+        if info is None:
+            return self.rng
+        if self._worker_key != (self.epoch, info.id):
+            self._worker_key = (self.epoch, info.id)
+            self.rng = np.random.default_rng(
+                [self.seed, *self.rank_words, WORKER_TAG, self.epoch or 0, info.id])
+        return self.rng
 
     def _load(self, path: str, multichannel: bool) -> np.ndarray:
         audio, _ = sf.read(path, dtype="float32", always_2d=True)
         return audio if multichannel else audio[:, self.ref_channel]
 
     def __call__(self, uid: str, data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        swap = self.train and uid in self.sources and self.rng.random() < self.rate
+        swap = self.train and uid in self.sources and self._decisions().random() < self.rate
         if not swap and "category" not in data and "fs" not in data:
             return data
         data = dict(data)
