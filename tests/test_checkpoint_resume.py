@@ -32,8 +32,12 @@ def tiny_training_state():
     return model, optimizer, scheduler
 
 
-def espnet_checkpoint(model, optimizer, scheduler, epoch: int) -> dict:
-    return {"model": model.state_dict(), "reporter": {"epoch": epoch, "stats": {}},
+def espnet_checkpoint(model, optimizer, scheduler, epoch: int,
+                      valid_losses: tuple[float, ...] = ()) -> dict:
+    """ESPnet's checkpoint at ``epoch``; ``valid_losses``: epoch 1, 2, ...'s dev loss."""
+    stats = {e: {"valid": {"loss": loss, "total_count": 9}}
+             for e, loss in enumerate(valid_losses, 1)}
+    return {"model": model.state_dict(), "reporter": {"epoch": epoch, "stats": stats},
             "optimizers": [optimizer.state_dict()], "schedulers": [scheduler.state_dict()],
             "scaler": None}
 
@@ -184,10 +188,8 @@ def test_reporter_state_keeps_the_epochs_up_to_the_resumed_one(tmp_path):
 
 def test_links_lost_to_a_kill_between_unlink_and_symlink_are_made_again(tmp_path):
     model, optimizer, scheduler = tiny_training_state()
-    states = espnet_checkpoint(model, optimizer, scheduler, 3)
-    states["reporter"]["stats"] = {e: {"valid": {"loss": loss, "total_count": 9}}
-                                   for e, loss in ((1, 5.0), (2, 4.0), (3, 4.5))}
-    torch.save(states, tmp_path / "checkpoint.pth")
+    torch.save(espnet_checkpoint(model, optimizer, scheduler, 3, (5.0, 4.0, 4.5)),
+               tmp_path / "checkpoint.pth")
     for e in (2, 3):
         torch.save(model.state_dict(), tmp_path / f"{e}epoch.pth")
     (tmp_path / "valid.acc.best.pth").symlink_to("3epoch.pth")  # present: left alone
@@ -204,10 +206,8 @@ def test_links_lost_to_a_kill_between_unlink_and_symlink_are_made_again(tmp_path
 def test_links_left_at_the_previous_epoch_and_a_torn_epoch_file_are_repaired(tmp_path):
     """A kill after both saves of epoch 3 but before ESPnet moved its links."""
     model, optimizer, scheduler = tiny_training_state()
-    states = espnet_checkpoint(model, optimizer, scheduler, 3)
-    states["reporter"]["stats"] = {e: {"valid": {"loss": loss, "total_count": 9}}
-                                   for e, loss in ((1, 5.0), (2, 4.0), (3, 3.0))}
-    torch.save(states, tmp_path / "checkpoint.pth")
+    torch.save(espnet_checkpoint(model, optimizer, scheduler, 3, (5.0, 4.0, 3.0)),
+               tmp_path / "checkpoint.pth")
     torch.save(model.state_dict(), tmp_path / "2epoch.pth")
     write_torn(tmp_path / "3epoch.pth", model.state_dict())  # a non-atomic writer's
     for name in ("latest.pth", "valid.loss.best.pth"):

@@ -16,12 +16,13 @@ exp dir and what is missing, when there is no usable checkpoint.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
+
+from sepplug.train.train_log import read_epoch_stats, train_logs
 
 FALLBACK = "valid.loss.best.pth"
 
@@ -33,16 +34,10 @@ class CheckpointError(Exception):
 def reported_keys(exp_dir: Path, phase: str) -> set[str] | None:
     """The stats ESPnet's per-epoch results in the exp dir's train logs hold for ``phase``
     (None: no log)."""
-    logs = sorted(exp_dir.glob("train.log*"))
-    if not logs:
+    if not train_logs(exp_dir):
         return None
-    keys: set[str] = set()
-    for log in logs:
-        for line in log.read_text(errors="replace").splitlines():
-            if "epoch results:" in line:  # "3epoch results: [train] loss=.., [valid] .."
-                for part in re.findall(rf"\[{re.escape(phase)}\]([^\[]*)", line):
-                    keys.update(re.findall(r"(\w+)=", part))
-    return keys
+    return {key for sections in read_epoch_stats(exp_dir).values()
+            for key in sections.get(phase, {})}
 
 
 def pick(exp_dir: Path, name: str = "auto") -> tuple[Path, str]:

@@ -77,14 +77,6 @@ def epoch_files(exp: Path) -> dict[int, Path]:
     return found
 
 
-def point_latest(exp: Path, epoch: int) -> None:
-    """``latest.pth -> <epoch>epoch.pth``, as ESPnet's trainer links it."""
-    link = exp / "latest.pth"
-    if link.is_symlink() or link.exists():
-        link.unlink()
-    link.symlink_to(f"{epoch}epoch.pth")
-
-
 def relink(exp: Path, reporter: dict, criteria: Sequence[Sequence[str]]) -> list[str]:
     """Point ``latest.pth`` and the ``<phase>.<key>.best.pth`` links at the epochs the
     reporter names, where a link is missing or points elsewhere (module doc, 5); the names
@@ -137,8 +129,7 @@ def _from_epoch_file(exp: Path, optimizers: Sequence[torch.optim.Optimizer],
                 "schedulers": [s.state_dict() if s is not None else None for s in schedulers],
                 "scaler": None,
             }, exp / CHECKPOINT)
-            point_latest(exp, number)
-            relink(exp, reporter, criteria)
+            relink(exp, reporter, criteria)  # latest.pth -> <number>epoch.pth among them
             return (f"{why}; resuming from {path.name} (epoch {number}: the model's weights; "
                     f"the optimizer and scheduler start afresh; the stats of epochs 1-{number} "
                     f"are read back from the train logs)")
