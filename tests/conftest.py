@@ -19,6 +19,7 @@ prepare_espnet_import()  # includes the typeguard cache
 # a file::test). Only the order matters: a missing or stale entry costs time, not a result.
 SLOW_TESTS = {
     "tests/test_recipe_resume.py": 95,
+    "tests/test_continuation.py::test_a_continuation_matches_one_longer_run": 35,
     "tests/test_distributed.py": 55,
     "tests/test_inference_without_training_lists.py": 20,
     "tests/test_espnet_interop.py": 35,

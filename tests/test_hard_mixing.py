@@ -19,10 +19,17 @@ from scipy import stats
 
 from sepplug.enh.preprocessor.hard_mixing import HardMixingPreprocessor
 from sepplug.errors import DataError
-from sepplug.mixing.pair_table import hard_mask, read_pair_table, write_pair_table
+from sepplug.mixing.pair_table import (
+    check_covers,
+    hard_mask,
+    read_pair_table,
+    write_pair_table,
+)
+from sepplug.mixing.pair_table import main as pair_table_main
 from sepplug.recipes.hard_mining.hardness import (
     HardnessPredictor,
     build_pair_table,
+    fit_linear_predictor,
     main,
     pearson_analysis,
     plot_analysis,
@@ -146,6 +153,50 @@ def test_linear_predictor_ranks_by_predicted_si_snri():
     assert predictor.coef[2] == pytest.approx(8.0, abs=1.0)
     features = np.array([[10.0, 0.2], [10.0, 1.5], [200.0, 1.5]])
     assert np.argsort(-predictor.hardness(features)).tolist() == [0, 1, 2]
+
+
+def _collinear(seed: int = 0, n: int = 400) -> tuple[np.ndarray, np.ndarray]:
+    """Features whose cos distance follows |ΔF0| and an SI-SNRi driven by |ΔF0| alone,
+    so that a free fit may give the distance a negative weight (as on the recipe's dev set)."""
+    rng = np.random.default_rng(seed)
+    df0 = rng.uniform(0, 120, n)
+    cos = 0.004 * df0 + 0.3 + 0.05 * rng.standard_normal(n)
+    y = 1.0 + 0.06 * df0 - 3.0 * (cos - 0.004 * df0) + 0.5 * rng.standard_normal(n)
+    return np.column_stack([df0, cos]), y
+
+
+def test_the_default_fit_keeps_the_papers_signs_and_drops_a_useless_distance():
+    features, y = _collinear()
+    free = fit_linear_predictor(features, y, constrained=False, allow_contradicting_signs=True)
+    assert free.coef[2] < -1.0  # the free fit: distant voices "harder"
+    fit = fit_linear_predictor(features, y)
+    assert fit.coef[1] > 0.04 and fit.coef[2] == 0.0  # |ΔF0| alone
+    # larger distances never predict a harder pair
+    grid = np.array([[10.0, 0.3], [10.0, 0.9], [80.0, 0.9]])
+    assert np.all(np.diff(fit.hardness(grid)) <= 0)
+    with pytest.raises(DataError, match="against the paper's finding"):
+        fit_linear_predictor(features, y, constrained=False)
+
+
+def test_a_fit_with_no_signal_falls_back_to_delta_f0_alone():
+    features = np.array([[10.0, 0.5], [50.0, 0.6], [90.0, 0.7], [30.0, 0.2]])
+    y = np.array([8.0, 4.0, 1.0, 5.0])  # larger distances, lower SI-SNRi
+    fit = fit_linear_predictor(features, y)
+    assert fit.coef[1:] == (1.0, 0.0)
+    assert np.argmax(fit.hardness(features)) == 0  # the smallest |ΔF0|
+
+
+def test_a_pair_table_must_list_every_training_speaker(tmp_path, capsys):
+    params = make_params(F0S)
+    write_pair_table(build_pair_table(params, HardnessPredictor.named("f0")),
+                     tmp_path / "pairs.tsv")
+    (tmp_path / "utt2spk").write_text("u1 a\nu2 b\nu3 c\n")
+    assert check_covers(tmp_path / "pairs.tsv", tmp_path / "utt2spk") == 3
+    (tmp_path / "other").write_text("u1 a\nu2 zed\nu3 yan\n")
+    with pytest.raises(DataError, match=r"lacks 2 of the 3 speakers of .*other \(e.g. yan\)"):
+        check_covers(tmp_path / "pairs.tsv", tmp_path / "other")
+    assert pair_table_main([str(tmp_path / "pairs.tsv"), str(tmp_path / "other")]) == 1
+    assert "made for other speakers" in capsys.readouterr().err
 
 
 def test_pair_hardness_cli_fits_linear_and_writes_table_report_plot(tmp_path):

@@ -56,6 +56,11 @@ def test_analysis_outputs(tmp_path):
     # 25 % of 200, plus the mixtures tied with the last one (the same speaker pair)
     assert 50 <= len(hard) < 80 and report["hard_eval_mixtures"] == len(hard)
     assert report["hard_eval_mean"] < report["rest_eval_mean"] - 1.0
+    dev_hard = (out / "dev_hard.list").read_text().split()  # the same share of the fit set
+    assert 15 <= len(dev_hard) < 30 and set(dev_hard) <= set(
+        line.split("\t")[0] for line in dev[0].read_text().splitlines()[1:])
+    assert report["predictor"]["fit_method"] == "nonneg"
+    assert report["predictor"]["terms_used"][0] == "|delta_f0|"
     table = read_pair_table(out / "pairs.tsv")
     assert len(table.spk1) == len(SPEAKERS) * (len(SPEAKERS) - 1)
     # the hard pairs (lowest predicted SI-SNRi) are the close ones in F0
@@ -92,3 +97,72 @@ def test_missing_score_is_a_clear_error(tmp_path, capsys):
     assert hardness_analysis.main(argv) == 1
     assert "no score of mixture" in capsys.readouterr().err
     assert not (tmp_path / "out" / "pairs.tsv").exists()
+
+
+# ---- stage 8's choice of the hard share on dev -------------------------------------------
+
+
+def _dev_scores(exp, run, values):
+    scoring = exp / f"enh_{run}" / "enhanced_dev" / "scoring"
+    scoring.mkdir(parents=True)
+    (scoring / "per_utt.tsv").write_text("utt\tsi_sdri\n" + "".join(
+        f"d{i}\t{v}\n" for i, v in enumerate(values)))
+
+
+def _choice_exp(tmp_path, candidates):
+    exp = tmp_path / "exp"
+    _dev_scores(exp, "dm_long", [5.0, 5.0, 1.0, 1.0])
+    for share, values in candidates.items():
+        _dev_scores(exp, f"dm_hm_share{share}", values)
+    (exp / "hardness").mkdir()
+    (exp / "hardness" / "dev_hard.list").write_text("d2\nd3\n")
+    return exp
+
+
+def test_the_share_with_the_best_hard_gain_within_the_overall_budget_is_chosen(tmp_path):
+    from sepplug.recipes.hard_mining import choose_share
+
+    exp = _choice_exp(tmp_path, {
+        "0.2": [5.0, 5.0, 1.4, 1.2],   # overall +0.15, hard +0.3
+        "0.35": [4.9, 4.9, 1.8, 1.6],  # overall +0.25, hard +0.7
+        "0.5": [3.0, 3.0, 3.0, 3.0]})  # overall (-2 - 2 + 2 + 2) / 4 = 0, hard +2.0: chosen
+    out = exp / "hardness" / "hm_share"
+    assert choose_share.main(["--expdir", str(exp), "--shares", "0.2", "0.35", "0.5",
+                              "--out_dir", str(out)]) == 0
+    assert (out / "chosen").read_text() == "0.5\n"
+    _dev_scores(exp, "dm_hm_share0.6", [2.0, 2.0, 3.0, 3.0])  # overall -0.5: not eligible
+    assert choose_share.main(["--expdir", str(exp), "--shares", "0.2", "0.35", "0.6",
+                              "--out_dir", str(out)]) == 0
+    assert (out / "chosen").read_text() == "0.35\n"
+    rows = (out / "choice.tsv").read_text().splitlines()
+    assert rows[0].split("\t")[:3] == ["share", "dev_diff", "dev_diff_se"]
+    assert rows[3].split("\t")[-1] == "False"
+
+
+def test_no_share_within_the_budget_takes_the_smallest_loss(tmp_path):
+    from sepplug.recipes.hard_mining import choose_share
+
+    exp = _choice_exp(tmp_path, {"0.2": [4.0, 4.0, 1.0, 1.0], "0.5": [3.0, 3.0, 2.0, 2.0]})
+    chosen, rows = choose_share.choose(exp, ["0.2", "0.5"])
+    assert chosen == "0.2" and not any(r["eligible"] for r in rows)
+
+
+@pytest.mark.parametrize(("case", "message"), [
+    ("missing_run", "enh_dm_hm_share0.5/enhanced_dev/scoring/per_utt.tsv is missing"),
+    ("share", "--shares: 1.5 is not in (0, 1)"),
+    ("no_hard_list", "dev_hard.list is missing: run stage 7"),
+])
+def test_bad_choice_input_is_refused_and_writes_nothing(tmp_path, capsys, case, message):
+    from sepplug.recipes.hard_mining import choose_share
+
+    exp = _choice_exp(tmp_path, {"0.2": [5.0, 5.0, 1.0, 1.0]})
+    shares = ["0.2", "0.5" if case == "missing_run" else "0.2"]
+    if case == "share":
+        shares = ["0.2", "1.5"]
+    if case == "no_hard_list":
+        (exp / "hardness" / "dev_hard.list").unlink()
+    out = exp / "hardness" / "hm_share"
+    assert choose_share.main(["--expdir", str(exp), "--shares", *shares,
+                              "--out_dir", str(out)]) == 1
+    assert message in capsys.readouterr().err
+    assert not out.exists()

@@ -100,3 +100,48 @@ def read_pair_table(path: Path | str) -> PairTable:
     return PairTable([r["spk1"] for r in rows], [r["spk2"] for r in rows],
                      *(np.array(columns[c]) for c in PAIR_COLUMNS[2:5]),
                      np.nan_to_num(np.array(columns["hard"])) > 0)
+
+
+def missing_speakers(table: PairTable, speakers: Sequence[str]) -> list[str]:
+    """The ``speakers`` (sorted, unique) that no row of ``table`` has as its ``spk1``."""
+    listed = set(table.spk1)
+    return sorted({s for s in speakers if s not in listed})
+
+
+def check_covers(path: Path | str, utt2spk: Path | str) -> int:
+    """Check before training that pair table ``path`` lists every speaker of ``utt2spk``
+    (a table made for another corpus or split is refused here, not in the first epoch);
+    the number of speakers. DataError names both files and a missing speaker."""
+    table = read_pair_table(path)
+    if not Path(utt2spk).is_file():
+        raise DataError(f"utt2spk {utt2spk} does not exist")
+    lines = Path(utt2spk).read_text(encoding="utf-8").splitlines()
+    speakers = [line.split()[1] for line in lines if len(line.split()) >= 2]
+    missing = missing_speakers(table, speakers)
+    if missing:
+        raise DataError(f"pair table {path} lacks {len(missing)} of the {len(set(speakers))} "
+                        f"speakers of {utt2spk} (e.g. {missing[0]}): it was made for other "
+                        f"speakers; make it from this data (the recipe's stage 7)")
+    return len(set(speakers))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m sepplug.mixing.pair_table PAIRS_TSV UTT2SPK``: :func:`check_covers`."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description=check_covers.__doc__)
+    parser.add_argument("pair_table", type=Path)
+    parser.add_argument("utt2spk", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        count = check_covers(args.pair_table, args.utt2spk)
+    except DataError as exc:
+        print(f"pair_table: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"pair table {args.pair_table}: all {count} speakers of {args.utt2spk} listed")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -48,10 +48,23 @@ class SepplugEnhancementTask(EnhancementTask):
     Before the first epoch, training data too short to fill one batch of chunks is refused
     (:mod:`sepplug.tasks.chunk_check`). Training runs
     :class:`~sepplug.train.trainer.SepplugTrainer`: ESPnet's trainer with atomic checkpoint
-    writes and a resume that survives a torn checkpoint.
+    writes and a resume that survives a torn checkpoint; ``--continue_from`` starts a
+    second training phase from another run's checkpoint (:mod:`sepplug.train.continuation`).
     """
 
     trainer = SepplugTrainer
+
+    @classmethod
+    def add_task_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        super().add_task_arguments(parser)
+        from espnet2.utils.types import str_or_none
+
+        group = parser.add_argument_group("sepplug training")
+        group.add_argument(
+            "--continue_from", type=str_or_none, default=None,
+            help="checkpoint.pth of another exp dir: this new exp dir goes on from its epoch, "
+                 "model, optimizer and scheduler state to --max_epoch (a second training "
+                 "phase; sepplug.train.continuation)")
 
     @classmethod
     def build_preprocess_fn(cls, args: argparse.Namespace, train: bool) -> Callable | None:

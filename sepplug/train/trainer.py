@@ -8,6 +8,8 @@ and nothing else changed:
   n-best averages) goes through a temp name, ``fsync`` and a rename
   (:func:`sepplug.utils.atomic.atomic_torch_saves`): a kill during the save of epoch ``k``
   leaves epoch ``k - 1``'s complete state;
+* ``--continue_from <exp>/checkpoint.pth`` (:mod:`sepplug.train.continuation`) starts a
+  new exp dir from another run's state (a second training phase) through ESPnet's resume;
 * with ``--resume true``, :func:`sepplug.train.resume.prepare_resume` runs first: a torn
   ``checkpoint.pth`` is moved aside and training resumes from the newest intact state; the
   line saying what it resumed from goes into ``train.log``;
@@ -24,26 +26,51 @@ Only rank 0 writes or repairs files, as only rank 0 saves in ESPnet.
 
 from __future__ import annotations
 
+import argparse
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
-from espnet2.train.trainer import Trainer
+from espnet2.train.trainer import Trainer, TrainerOptions
+from espnet2.utils.build_dataclass import build_dataclass
 
+from sepplug.train.continuation import seed_continuation
 from sepplug.train.distributed import collective_steps
 from sepplug.train.epoch_reports import log_epoch_reports
 from sepplug.train.resume import prepare_resume
 from sepplug.utils.atomic import atomic_torch_saves
 
 
+@dataclass
+class SepplugTrainerOptions(TrainerOptions):
+    """ESPnet's trainer options + ``continue_from`` (a checkpoint.pth, or None)."""
+
+    continue_from: str | None = None
+
+
 class SepplugTrainer(Trainer):
     """ESPnet's trainer with atomic saves and a robust resume (module doc)."""
+
+    @classmethod
+    def build_options(cls, args: argparse.Namespace) -> SepplugTrainerOptions:
+        return build_dataclass(SepplugTrainerOptions, args)
 
     @classmethod
     def run(cls, model, optimizers, schedulers, train_iter_factory, valid_iter_factory,
             plot_attention_iter_factory, trainer_options, distributed_option) -> None:
         rank0 = not distributed_option.distributed or distributed_option.dist_rank == 0
         failure = None
-        if trainer_options.resume and rank0:
+        source = getattr(trainer_options, "continue_from", None)
+        if source and rank0:
+            try:
+                message = seed_continuation(trainer_options.output_dir, source,
+                                            trainer_options.max_epoch, trainer_options.resume)
+            except Exception as exc:
+                failure = exc
+            else:
+                if message:
+                    logging.info(message)
+        if trainer_options.resume and rank0 and failure is None:
             try:
                 message = prepare_resume(Path(trainer_options.output_dir), optimizers,
                                          schedulers, trainer_options.best_model_criterion)

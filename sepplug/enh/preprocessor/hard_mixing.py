@@ -78,7 +78,7 @@ from espnet2.train.preprocessor import DynamicMixingPreprocessor
 from sepplug.enh.preprocessor.outside_training import OutsideTrainingMixing
 from sepplug.enh.preprocessor.spatial_dm import install_epoch_hook
 from sepplug.errors import DataError
-from sepplug.mixing.pair_table import hard_mask, read_pair_table
+from sepplug.mixing.pair_table import hard_mask, missing_speakers, read_pair_table
 from sepplug.train import epoch_reports
 from sepplug.train.distributed import rank_and_world_size, rank_seed_words
 
@@ -166,8 +166,7 @@ class HardMixingPreprocessor(DynamicMixingPreprocessor):
                        utt2spk: str | None) -> dict[str, list[str]]:
         """Anchor speaker -> its hard partner speakers (each with source utterances)."""
         table = read_pair_table(path)
-        listed = set(table.spk1)
-        missing = sorted(s for s in self.spk_utts if s not in listed)
+        missing = missing_speakers(table, list(self.spk_utts))
         if missing:
             hint = f"utt2spk {utt2spk}" if utt2spk else "no utt2spk: utterance ids as speakers"
             raise DataError(f"hard_dm preprocessor: speaker {missing[0]} ({hint}) is not in "

@@ -19,9 +19,9 @@ speakers, the median-F0 difference |ΔF0| (Hz) and the speaker-embedding cosine 
 
 * the **predictor** (:class:`HardnessPredictor`): ``f0`` (hardness = -|ΔF0|),
   ``embedding`` (alias ``xvector``; hardness = -cos_dist), or ``linear``: SI-SNRi ≈
-  a + b |ΔF0| + c cos_dist fitted by least squares on an analysis set of scored mixtures
-  (hardness = -predicted SI-SNRi, dB). Hardness only ranks pairs: values of different
-  predictors are not comparable.
+  a + b |ΔF0| + c cos_dist fitted on an analysis set of scored mixtures with b, c >= 0
+  (:func:`fit_linear_predictor`; hardness = -predicted SI-SNRi, dB). Hardness only ranks
+  pairs: values of different predictors are not comparable.
 * the **Pearson analysis** (:func:`pearson_analysis`) of an analysis set and its
   scatter plot (:func:`plot_analysis`). An analysis set is a TSV with a header naming at
   least ``spk1  spk2  si_snri``, one row per scored mixture.
@@ -107,17 +107,50 @@ class HardnessPredictor:
         return -features[:, FEATURES.index(self.kind)]
 
 
-def fit_linear_predictor(features: np.ndarray, si_snri: np.ndarray) -> HardnessPredictor:
-    """Least-squares SI-SNRi ≈ a + b |ΔF0| + c cos_dist on features (N, 2), SI-SNRi (N,)."""
+def fit_linear_predictor(features: np.ndarray, si_snri: np.ndarray, *,
+                         constrained: bool = True,
+                         allow_contradicting_signs: bool = False) -> HardnessPredictor:
+    """SI-SNRi ≈ a + b |ΔF0| + c cos_dist fitted on features (N, 2), SI-SNRi (N,).
+
+    The paper's finding is that both distances make a pair *easier* (b, c >= 0). The two
+    are correlated (close voices tend to have close pitches), so a free least-squares fit
+    can give one of them a negative weight and then rank pairs of more distant voices as
+    harder. ``constrained`` (default) fits with b, c >= 0 and a free intercept
+    (``scipy.optimize.lsq_linear``, a bounded least squares: NNLS with an unbounded
+    intercept): a distance that adds nothing beyond the other gets weight 0, i.e. the
+    predictor uses the other alone. When both weights are 0 (no distance predicts the
+    scores, e.g. a tiny fit set) the predictor falls back to |ΔF0| alone (b = 1, c = 0,
+    the paper's main feature), with a warning.
+
+    ``constrained=False`` is the plain least-squares fit; it is refused (DataError) when a
+    weight is negative unless ``allow_contradicting_signs``.
+    """
+    from scipy.optimize import lsq_linear
+
     features, y = np.asarray(features, dtype=np.float64), np.asarray(si_snri, dtype=np.float64)
     if features.shape[0] != y.shape[0] or features.shape[0] < 3:
         raise DataError(f"linear hardness fit: need >= 3 mixtures with features and SI-SNRi, "
                         f"got {features.shape[0]} and {y.shape[0]}")
     design = np.column_stack([np.ones(len(y)), features])
-    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
-    if np.any(coef[1:] < 0):  # the paper's finding: larger distances separate better
-        logger.warning("linear hardness fit: a negative coefficient %s (a larger distance "
-                       "predicts a lower SI-SNRi)", np.round(coef, 4).tolist())
+    if constrained:
+        coef = lsq_linear(design, y, bounds=([-np.inf, 0.0, 0.0], [np.inf] * 3)).x
+        # a weight at its bound comes back as +-1e-17 or so: one that moves the prediction
+        # by less than 1e-6 of the scores' spread over the features' spread is 0
+        spread = np.std(features, axis=0) * np.maximum(coef[1:], 0.0)
+        coef[1:] = np.where(spread > 1e-6 * (np.std(y) + 1e-12), coef[1:], 0.0)
+        if not np.any(coef[1:] > 0):
+            logger.warning("linear hardness fit: neither distance predicts SI-SNRi with the "
+                           "paper's sign on these %d mixtures: |ΔF0| alone is used", len(y))
+            coef = np.array([float(np.mean(y)), 1.0, 0.0])
+    else:
+        coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+        if np.any(coef[1:] < 0) and not allow_contradicting_signs:
+            raise DataError(
+                f"linear hardness fit: coefficients {np.round(coef, 4).tolist()} (intercept, "
+                f"|ΔF0|, cos_dist): a larger distance predicts a lower SI-SNRi, against the "
+                f"paper's finding that distant voices separate better; fit with the sign "
+                f"constraint (the default) or allow it explicitly "
+                f"(--allow_contradicting_signs)")
     return HardnessPredictor("linear", tuple(float(c) for c in coef))
 
 
@@ -162,9 +195,10 @@ class PearsonAnalysis:
 
 
 def pearson_analysis(si_snri: Sequence[float], spk1: Sequence[str], spk2: Sequence[str],
-                     params: SpeakerParams) -> PearsonAnalysis:
+                     params: SpeakerParams, **fit_options: bool) -> PearsonAnalysis:
     """Correlation of per-mixture SI-SNRi (N,) with each pair feature of the mixtures'
-    speakers (``spk1``, ``spk2``: (N,)) and with the least-squares combination of both.
+    speakers (``spk1``, ``spk2``: (N,)) and with the fitted combination of both
+    (:func:`fit_linear_predictor` with ``fit_options``).
 
     ``f0``/``embedding``: ``scipy.stats.pearsonr``. ``linear``: R = Pearson r of the
     fitted vs the measured SI-SNRi, its p-value from the regression's F test (2 and N - 3
@@ -179,7 +213,7 @@ def pearson_analysis(si_snri: Sequence[float], spk1: Sequence[str], spk2: Sequen
     if len(y) < 4:
         raise DataError(f"pearson analysis: need >= 4 mixtures, got {len(y)}")
     features = pair_features(params, spk1, spk2)
-    predictor = fit_linear_predictor(features, y)
+    predictor = fit_linear_predictor(features, y, **fit_options)
     out = {}
     for column, name in enumerate(FEATURES):
         result = stats.pearsonr(features[:, column], y)
@@ -240,6 +274,20 @@ def read_analysis_set(path: Path | str) -> tuple[np.ndarray, list[str], list[str
     return y, [r["spk1"] for r in rows], [r["spk2"] for r in rows]
 
 
+def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--fit_method`` and ``--allow_contradicting_signs`` (:func:`fit_linear_predictor`)."""
+    parser.add_argument("--fit_method", choices=("nonneg", "lstsq"), default="nonneg",
+                        help="nonneg: distances weigh >= 0 (the paper's signs); lstsq: free")
+    parser.add_argument("--allow_contradicting_signs", action="store_true",
+                        help="with --fit_method lstsq: accept a negative distance weight")
+
+
+def fit_options(args: argparse.Namespace) -> dict[str, bool]:
+    """:func:`fit_linear_predictor`'s keyword options from :func:`add_fit_arguments`'."""
+    return {"constrained": args.fit_method == "nonneg",
+            "allow_contradicting_signs": args.allow_contradicting_signs}
+
+
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--params_dir", required=True, type=Path,
@@ -251,6 +299,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--hard_quantile", type=float, default=0.2)
     parser.add_argument("--report", type=Path, help="Pearson analysis JSON (with --analysis)")
     parser.add_argument("--plot", type=Path, help="scatter plots (with --analysis)")
+    add_fit_arguments(parser)
     return parser
 
 
@@ -267,7 +316,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise DataError("--predictor linear is fitted on --analysis: give it")
         predictor = None if kind == "linear" else HardnessPredictor.named(kind)
         if args.analysis is not None:
-            analysis = pearson_analysis(*read_analysis_set(args.analysis), params)
+            analysis = pearson_analysis(*read_analysis_set(args.analysis), params,
+                                        **fit_options(args))
             logger.info("pearson analysis: %s", json.dumps(analysis.as_dict()))
             if args.report:
                 args.report.parent.mkdir(parents=True, exist_ok=True)

@@ -8,9 +8,12 @@
 Global hard-sample mining ("Mining hard samples locally and globally", sec. 2.2-2.3) on
 the scores of the uniformly mixed baseline (``dm``):
 
-1. **fit** (the dev set): least-squares SI-SNRi ~ a + b |ΔF0| + c cos_dist over its
-   mixtures' speaker pairs (:func:`sepplug.recipes.hard_mining.hardness.fit_linear_predictor`);
-   hardness = minus the predicted SI-SNRi;
+1. **fit** (the dev set): SI-SNRi ~ a + b |ΔF0| + c cos_dist over its mixtures' speaker
+   pairs with b, c >= 0, the paper's signs (``--fit_method nonneg``, the default;
+   :func:`sepplug.recipes.hard_mining.hardness.fit_linear_predictor`); a distance whose
+   weight comes out 0 adds nothing beyond the other, and the predictor uses the other
+   alone (``terms_used`` in ``analysis.json``, beside the free fit's coefficients for
+   comparison); hardness = minus the predicted SI-SNRi;
 2. **eval** (the test set, unseen speakers, >= 1000 mixtures): Pearson r (and p) of the
    SI-SNRi with |ΔF0|, with the embedding cosine distance, and with the dev-fitted
    prediction (out of sample); the same over the means per speaker pair (a pair's
@@ -18,13 +21,15 @@ the scores of the uniformly mixed baseline (``dm``):
    plots;
 3. the **hard test subset**, decided by the dev-fitted predictor alone (not by any
    result on the test set): the ``--hard_share`` (25 %) test mixtures of highest
-   predicted hardness -> ``test_hard.list``;
+   predicted hardness -> ``test_hard.list``; the same share of the fit set (dev) ->
+   ``dev_hard.list`` (what stage 8 chooses the hard-mining share on: in-sample for the
+   predictor, never the test set);
 4. the **pair table** of every speaker pair of ``--params_dir`` with the dev-fitted
    hardness; its top ``--hard_quantile`` are the pairs the ``hard_dm`` preprocessor
    favours -> ``pairs.tsv``.
 
 Writes (atomically) ``<out_dir>/{analysis.json, analysis.tsv, pairs.tsv, test_hard.list,
-analysis.png}``; ``analysis.tsv`` holds summary rows (framework format, family
+dev_hard.list, analysis.png}``; ``analysis.tsv`` holds summary rows (framework format, family
 ``analysis``: ``pearson_r_f0``, ``pearson_r_xvector``, ``pearson_r_combined`` on the eval
 set (subset ``test``), its speaker-pair means (``test_pairs``) and the fit set (``dev``;
 there the combination is in-sample, its p from the regression's F test)).
@@ -45,8 +50,10 @@ from sepplug.errors import DataError
 from sepplug.mixing.pair_table import hard_mask, write_pair_table
 from sepplug.recipes.hard_mining.hardness import (
     FEATURES,
+    add_fit_arguments,
     build_pair_table,
     fit_linear_predictor,
+    fit_options,
     pair_features,
     regression_p_value,
 )
@@ -154,12 +161,16 @@ def run(args: argparse.Namespace) -> dict:
     fit_utts, fit1, fit2, fit_y = read_scored_pairs(*args.fit, args.metric)
     eval_utts, ev1, ev2, eval_y = read_scored_pairs(*args.eval, args.metric)
     fit_x, eval_x = pair_features(params, fit1, fit2), pair_features(params, ev1, ev2)
-    predictor = fit_linear_predictor(fit_x, fit_y)
+    predictor = fit_linear_predictor(fit_x, fit_y, **fit_options(args))
+    free = fit_linear_predictor(fit_x, fit_y, constrained=False, allow_contradicting_signs=True)
+    terms_used = [name for name, c in zip(("|delta_f0|", "cos_dist"), predictor.coef[1:],
+                                          strict=True) if c > 0]
     fit_corr = correlations(fit_x, fit_y, predictor.predicted_si_snri(fit_x), fitted_slopes=2)
     eval_pred = predictor.predicted_si_snri(eval_x)
     eval_corr = correlations(eval_x, eval_y, eval_pred)
     pair_corr = correlations(*per_pair(ev1, ev2, eval_x, eval_y, eval_pred))
     hard = hard_mask(predictor.hardness(eval_x), args.hard_share)
+    fit_hard = hard_mask(predictor.hardness(fit_x), args.hard_share)
     table = build_pair_table(params, predictor, args.hard_quantile)
 
     out = args.out_dir
@@ -167,12 +178,16 @@ def run(args: argparse.Namespace) -> dict:
     write_pair_table(table, out / "pairs.tsv")
     atomic_write_text(out / "test_hard.list",
                       "".join(f"{u}\n" for u, h in zip(eval_utts, hard, strict=True) if h))
+    atomic_write_text(out / f"{args.fit_subset}_hard.list",
+                      "".join(f"{u}\n" for u, h in zip(fit_utts, fit_hard, strict=True) if h))
     scatter(eval_x, eval_y, eval_pred, eval_corr, args.metric, out / "analysis.png")
     report = {
         "metric": args.metric,
         "predictor": {"name": predictor.kind, "coef": list(predictor.coef),
                       "fitted_on": str(args.fit[0]), "n": len(fit_y),
-                      "terms": ["1", "|delta_f0| (Hz)", "cos_dist"]},
+                      "terms": ["1", "|delta_f0| (Hz)", "cos_dist"],
+                      "fit_method": args.fit_method, "terms_used": terms_used,
+                      "lstsq_coef": list(free.coef)},
         "fit": fit_corr,
         "eval": eval_corr,
         "eval_pairs": pair_corr,
@@ -213,6 +228,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--hard_quantile", type=float, default=0.2,
                    help="share of speaker pairs marked hard in pairs.tsv")
     p.add_argument("--out_dir", type=Path, required=True)
+    add_fit_arguments(p)
     return p
 
 

@@ -3,30 +3,35 @@
     python -m sepplug.recipes.hard_mining.make_results --expdir exp --out exp/RESULTS.md
 
 Reads each model's per-utterance test scores (``<expdir>/enh_<tag>/enhanced_test/scoring/
-per_utt.tsv``; its family from ``enh_<tag>/family``), the hard test subset decided in
-advance by the dev-fitted hardness predictor (``<expdir>/hardness/test_hard.list``) and the
-correlation analysis (``<expdir>/hardness/analysis.{json,tsv}``), all optional but the
-scores. Writes, per model, the mean SI-SNRi on ``test`` and on ``test_hard25`` (the
-"hardest 25 %") with standard errors, and the paired per-mixture difference to the
-``dm`` family's model (the baseline).
+per_utt.tsv``; its family from ``enh_<tag>/family``; its seed k from a ``_seed<k>`` suffix,
+0 without one), the hard test subset decided in advance by the dev-fitted hardness
+predictor (``<expdir>/hardness/test_hard.list``), the correlation analysis
+(``<expdir>/hardness/analysis.{json,tsv}``) and stage 8's dev choice of the hard share
+(``<expdir>/hardness/hm_share/``), all optional but the scores. Of ``dm_hm`` and
+``dm_hm_wtl`` only the runs at the chosen share (``..._share<s>``) count.
 
-Runs of one family with other training seeds (``enh_<family>_seed<k>``) are rows of their
-own and, when a family has two or more seeds, are also averaged: per mixture, the mean over
-the family's seeds (model ``<family>_<n>seeds``), its paired difference to dm's seed mean,
-and each extra seed's paired difference to seed 0 (how far seeds alone move a family).
+Comparisons are paired per mixture and by seed: every phase-2 family against ``dm_long``
+(dm continued with uniform DM for the same steps), ``dm_long`` against ``dm`` (what the
+extra steps gave). Per run: the mean SI-SNRi on ``test`` and on ``test_hard25`` with
+standard errors over mixtures, and the paired difference to the baseline's run of the same
+seed. Per family with every seed of its baseline: the mean over seeds (per mixture), its
+paired difference, and each seed's paired difference with their mean and standard error
+over seeds (the seed-to-seed spread: the error to read a difference against).
 
 ``summary.tsv``: metric ``si_snri`` (per_utt.tsv's ``si_sdri``: for one channel and
-scale-invariant scoring SI-SNR and SI-SDR are the same quantity), ``si_snri_diff_dm``
-(paired difference to dm's run of the same seed, dm's seed 0 when it has none, or
-dm's seed mean for a ``_<n>seeds`` model over the same seeds),
-``si_snri_diff_seed0`` (a ``_seed<k>`` run minus its family's seed 0), on subsets
-``test`` and ``test_hard25``; the analysis rows of ``analysis.tsv`` (family ``analysis``).
+scale-invariant scoring SI-SNR and SI-SDR are the same quantity); ``si_snri_diff_dm_long``
+(``si_snri_diff_dm`` for dm_long): the paired difference, per run and for the seed mean
+``<family>_<n>seeds`` (stderr over mixtures); ``si_snri_diff_dm_long_over_seeds``: n =
+seeds, the mean of the per-seed differences and their standard error over seeds;
+``si_snri_diff_seed0``: a ``_seed<k>`` run minus its family's seed 0; subsets ``test`` and
+``test_hard25``; the analysis rows of ``analysis.tsv`` (family ``analysis``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -51,23 +56,62 @@ from sepplug.utils.atomic import atomic_write_text
 
 SCORE_COLUMN = "si_sdri"
 METRIC = "si_snri"
-BASELINE = "dm"
 HARD_SUBSET = "test_hard25"
-#: the issue's families in the order of the paper's Table (those present are shown)
-ORDER = ("dm", "dm_wtl", "dm_wvl", "dm_wtl_wvl", "dm_hm", "dm_hm_wtl")
+PHASE1, CONTROL = "dm", "dm_long"
+SHARED = ("dm_hm", "dm_hm_wtl")  #: families trained at the chosen hard share
+#: the families in the order of the paper's table, with its row names
+LABEL = {"dm": "DM (phase 1 only)", "dm_long": "DM", "dm_wtl": "WTL", "dm_wvl": "WVL",
+         "dm_hm": "HM", "dm_hm_wtl": "HM + WTL"}
+ORDER = tuple(LABEL)
+
+Models = dict[str, tuple[str, list[str], np.ndarray]]
 
 
-def collect(expdir: Path, subset: str = "test"
-            ) -> dict[str, tuple[str, list[str], np.ndarray]]:
-    """``tag -> (family, utts, si_snri (N,))`` of every scored model."""
+def baseline_of(family: str) -> str | None:
+    """The family a family is paired to: dm_long for phase 2, dm for dm_long."""
+    if family == PHASE1:
+        return None
+    return PHASE1 if family == CONTROL else CONTROL
+
+
+def seed_of(tag: str) -> int:
+    """k of a run ``<name>_seed<k>``, 0 for any other run."""
+    match = re.fullmatch(r".+_seed(\d+)", tag)
+    return int(match.group(1)) if match else 0
+
+
+def chosen_share(expdir: Path) -> str | None:
+    """Stage 8's hard share (``hardness/hm_share/chosen``), None before stage 8."""
+    path = expdir / "hardness" / "hm_share" / "chosen"
+    return path.read_text(encoding="utf-8").strip() if path.is_file() else None
+
+
+def collect(expdir: Path, subset: str = "test") -> Models:
+    """``tag -> (family, utts, si_snri (N,))`` of every scored model (of dm_hm and
+    dm_hm_wtl: the runs at the chosen share only)."""
+    share = chosen_share(expdir)
     out = {}
     for per_utt in sorted(expdir.glob(f"enh_*/enhanced_{subset}/scoring/per_utt.tsv")):
         model_dir = per_utt.parents[2]
+        tag, family = model_dir.name.removeprefix("enh_"), read_family(model_dir, "unknown")
+        if family in SHARED and share is not None and \
+                re.sub(r"_seed\d+$", "", tag) != f"{family}_share{share}":
+            continue
         utts, scores = read_per_utt(per_utt)
         if SCORE_COLUMN not in scores:
             raise ValueError(f"{per_utt}: no {SCORE_COLUMN} column")
-        out[model_dir.name.removeprefix("enh_")] = (read_family(model_dir, "unknown"), utts,
-                                                    scores[SCORE_COLUMN])
+        out[tag] = (family, utts, scores[SCORE_COLUMN])
+    return out
+
+
+def runs_by_family(models: Models) -> dict[str, dict[int, str]]:
+    """``family -> seed -> tag``; ValueError for two runs of one family and seed."""
+    out: dict[str, dict[int, str]] = {}
+    for tag, (family, _, _) in models.items():
+        seed = seed_of(tag)
+        other = out.setdefault(family, {}).setdefault(seed, tag)
+        if other != tag:
+            raise ValueError(f"runs {other} and {tag} are both family {family}, seed {seed}")
     return out
 
 
@@ -79,24 +123,12 @@ def checkpoint_of(model_dir: Path, family: str) -> str:
     return Path(os.path.realpath(link)).name if link.exists() else "-"
 
 
-def _cell(values: np.ndarray) -> str:
+def _cell(values: np.ndarray, fmt: str = ".2f") -> str:
     n, mean, stderr = mean_stderr(values)
-    if n == 0:
-        return "-"
-    return format_mean_se(mean, stderr)
+    return "-" if n == 0 else format_mean_se(mean, stderr, fmt=fmt)
 
 
-def seed_of(tag: str, family: str) -> int | None:
-    """0 for the run ``<family>``, k for ``<family>_seed<k>``, None for any other tag (a
-    variant of the family, e.g. another option value, is not a seed)."""
-    if tag == family:
-        return 0
-    rest = tag.removeprefix(f"{family}_seed")
-    return int(rest) if rest != tag and rest.isdigit() else None
-
-
-def aligned(models: dict[str, tuple[str, list[str], np.ndarray]], tag: str,
-            utts: Sequence[str]) -> np.ndarray:
+def aligned(models: Models, tag: str, utts: Sequence[str]) -> np.ndarray:
     """``tag``'s scores (N,) in the order of ``utts``; ValueError when it lacks one."""
     _, own_utts, y = models[tag]
     index = {u: i for i, u in enumerate(own_utts)}
@@ -107,116 +139,145 @@ def aligned(models: dict[str, tuple[str, list[str], np.ndarray]], tag: str,
     return y[[index[u] for u in utts]]
 
 
-def paired_baseline(models: dict[str, tuple[str, list[str], np.ndarray]], tag: str,
-                    base: str | None) -> str | None:
-    """The dm run ``tag`` is paired to: dm's run of the same seed when there is one (a
-    seed-k run of another family against dm_seed<k>), else dm's seed 0; None for dm's own
-    runs and when there is no dm run."""
-    family = models[tag][0]
-    if base is None or family == BASELINE:
-        return None
-    seed = seed_of(tag, family)
-    same_seed = BASELINE if not seed else f"{BASELINE}_seed{seed}"
-    return same_seed if same_seed in models and models[same_seed][0] == BASELINE else base
+def _family_rank(family: str) -> tuple[int, str]:
+    return (ORDER.index(family) if family in ORDER else len(ORDER), family)
 
 
-def seed_table(models: dict[str, tuple[str, list[str], np.ndarray]],
-               masks: dict[str, np.ndarray], utts: list[str]
-               ) -> tuple[list[str], list[ResultRow]]:
-    """Markdown lines and summary rows of the seed means (families with >= 2 seeds)."""
-    seeds: dict[str, dict[int, str]] = {}
-    for tag, (family, _, _) in models.items():
-        k = seed_of(tag, family)
-        if k is not None:
-            seeds.setdefault(family, {})[k] = tag
-    seeds = {f: runs for f, runs in seeds.items() if len(runs) >= 2 and 0 in runs}
-    if not seeds:
-        return [], []
-    rank = {f: i for i, f in enumerate(ORDER)}
-    means = {f: np.mean([aligned(models, t, utts) for t in runs.values()], axis=0)
-             for f, runs in seeds.items()}
-    base = means.get(BASELINE)
-    base_seeds = sorted(seeds.get(BASELINE, {}))
-    header = ["family", "seeds"] + [f"{s}: mean over seeds" for s in masks] + \
-        [f"{s}: - dm (paired)" for s in masks] + [f"{s}: seed k - seed 0" for s in masks]
-    lines = markdown_table(header)
-    rows: list[ResultRow] = []
-    for family in sorted(seeds, key=lambda f: (rank.get(f, len(ORDER)), f)):
-        runs, model = seeds[family], f"{family}_{len(seeds[family])}seeds"
-        cells = [family, " ".join(str(k) for k in sorted(runs))]
+def run_table(models: Models, runs: dict[str, dict[int, str]], masks: dict[str, np.ndarray],
+              utts: list[str], expdir: Path) -> tuple[list[str], list[ResultRow]]:
+    """One line per run: scores, and the paired difference to the baseline's same seed."""
+    header = ["model", "family", "seed", "checkpoint", *masks, "paired to",
+              *(f"{s}: difference" for s in masks)]
+    lines, rows = markdown_table(header), []
+    for family in sorted(runs, key=_family_rank):
+        base = baseline_of(family)
+        for seed, tag in sorted(runs[family].items()):
+            y = aligned(models, tag, utts)
+            pair = runs.get(base, {}).get(seed) if base else None
+            scores, diffs = [], []
+            for subset, mask in masks.items():
+                rows.append(row_from_values(tag, family, subset, METRIC, y[mask]))
+                scores.append(_cell(y[mask]))
+                if pair is None:
+                    diffs.append("-")
+                    continue
+                diff = y[mask] - aligned(models, pair, utts)[mask]
+                rows.append(row_from_values(tag, family, subset, f"{METRIC}_diff_{base}", diff))
+                diffs.append(_cell(diff, "+.2f"))
+            lines.append(markdown_row([tag, family, seed,
+                                       checkpoint_of(expdir / f"enh_{tag}", family), *scores,
+                                       pair or "-", *diffs]))
+    return lines, rows
+
+
+def seed_table(models: Models, runs: dict[str, dict[int, str]], masks: dict[str, np.ndarray],
+               utts: list[str]) -> tuple[list[str], list[ResultRow]]:
+    """The paper-like table: per family, the mean over its seeds and the paired
+    differences to its baseline over the same seeds (per mixture; per seed)."""
+    header = ["method", "family", "seeds", *(f"{s}" for s in masks),
+              *(f"{s}: - baseline (mixtures)" for s in masks),
+              *(f"{s}: - baseline per seed; mean ± s.e. over seeds" for s in masks)]
+    lines, rows = markdown_table(header), []
+    for family in sorted(runs, key=_family_rank):
+        seeds = sorted(runs[family])
+        base = baseline_of(family)
+        base_runs = runs.get(base, {}) if base else {}
+        paired_ok = base is not None and set(seeds) <= set(base_runs)
+        own = np.stack([aligned(models, runs[family][k], utts) for k in seeds])
+        model = f"{family}_{len(seeds)}seeds"
+        cells = [LABEL.get(family, family), family, " ".join(map(str, seeds))]
         score_cells, diff_cells, seed_cells = [], [], []
-        seed0 = aligned(models, runs[0], utts)
         for subset, mask in masks.items():
-            y = means[family][mask]
-            rows.append(row_from_values(model, family, subset, METRIC, y))
-            score_cells.append(_cell(y))
-            if base is None or family == BASELINE or sorted(runs) != base_seeds:
-                diff_cells.append("-")  # a mean over other seeds than dm's is not paired
-            else:
-                rows.append(row_from_values(model, family, subset, f"{METRIC}_diff_dm",
-                                            y - base[mask]))
-                diff_cells.append(_cell(y - base[mask]))
-            spreads = []
-            for k in sorted(runs)[1:]:
-                d = aligned(models, runs[k], utts)[mask] - seed0[mask]
-                rows.append(row_from_values(runs[k], family, subset, f"{METRIC}_diff_seed0",
-                                            d))
-                spreads.append(f"{k}: {_cell(d)}")
-            seed_cells.append("; ".join(spreads))
+            score_cells.append(_cell(own.mean(0)[mask]))
+            if len(seeds) > 1:
+                rows.append(row_from_values(model, family, subset, METRIC, own.mean(0)[mask]))
+                for i, k in enumerate(seeds[1:], 1):
+                    rows.append(row_from_values(runs[family][k], family, subset,
+                                                f"{METRIC}_diff_seed0", (own[i] - own[0])[mask]))
+            if not paired_ok:
+                diff_cells.append("-")
+                seed_cells.append("-")
+                continue
+            other = np.stack([aligned(models, base_runs[k], utts) for k in seeds])
+            diff = (own - other)[:, mask]
+            metric = f"{METRIC}_diff_{base}"
+            diff_cells.append(_cell(diff.mean(0), "+.2f"))
+            per_seed = diff.mean(1)
+            n, mean, se = mean_stderr(per_seed)
+            seed_cells.append(" / ".join(f"{d:+.2f}" for d in per_seed) +
+                              (f"; {format_mean_se(mean, se, fmt='+.2f')}" if n > 1 else ""))
+            if len(seeds) > 1:
+                rows.append(row_from_values(model, family, subset, metric, diff.mean(0)))
+                rows.append(ResultRow(model, family, subset, f"{metric}_over_seeds", n, mean,
+                                      se))
         lines.append(markdown_row(cells + score_cells + diff_cells + seed_cells))
     return lines, rows
+
+
+def wvl_text(expdir: Path, runs: dict[str, dict[int, str]]) -> str:
+    """Which dm_long epoch each criterion picked, per seed (WVL can only matter when the
+    rank-weighted dev statistic picks another epoch than the plain dev loss)."""
+    lines, differ = [], 0
+    for seed, tag in sorted(runs.get(CONTROL, {}).items()):
+        exp = expdir / f"enh_{tag}"
+        plain, weighted = checkpoint_of(exp, CONTROL), checkpoint_of(exp, "dm_wvl")
+        differ += plain != weighted
+        lines.append(f"- seed {seed}: plain dev loss -> `{plain}`, rank-weighted -> "
+                     f"`{weighted}`")
+    if not lines:
+        return ""
+    return "\n".join([f"WVL chose another epoch than the plain dev loss in {differ} of "
+                      f"{len(lines)} dm_long runs (phase-2 epochs, all kept):", "", *lines])
+
+
+def share_text(expdir: Path) -> str:
+    """Stage 8's dev choice of the hard share, as a table."""
+    path = expdir / "hardness" / "hm_share" / "choice.tsv"
+    if not path.is_file():
+        return ""
+    table = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()]
+    col = {name: i for i, name in enumerate(table[0])}
+    lines = [f"Hard share chosen on dev (seed 0, {table[1][col['n']]} dev mixtures, "
+             f"{table[1][col['n_hard']]} predicted hardest; paired to dm_long): "
+             f"**{chosen_share(expdir)}**", "",
+             *markdown_table(["hard_share", "dev: - dm_long", "dev hardest 25 %: - dm_long",
+                              "dev loss <= 0.2 dB"])]
+    for r in table[1:]:
+        lines.append(markdown_row([
+            r[col["share"]],
+            format_mean_se(float(r[col["dev_diff"]]), float(r[col["dev_diff_se"]]), fmt="+.2f"),
+            format_mean_se(float(r[col["dev_hard_diff"]]), float(r[col["dev_hard_diff_se"]]),
+                           fmt="+.2f"),
+            r[col["eligible"]]]))
+    return "\n".join(lines)
 
 
 def build(expdir: Path) -> tuple[str, list[ResultRow]]:
     models = collect(expdir)
     if not models:
         raise ValueError(f"no enh_*/enhanced_test/scoring/per_utt.tsv under {expdir}")
+    runs = runs_by_family(models)
+    first = runs.get(PHASE1, runs[min(runs, key=_family_rank)])
+    utts = list(models[first[min(first)]][1])
+    masks = {"test": np.ones(len(utts), dtype=bool)}
     hard_list = expdir / "hardness" / "test_hard.list"
-    hard = set(hard_list.read_text(encoding="utf-8").split()) if hard_list.is_file() else None
-    rank = {f: i for i, f in enumerate(ORDER)}
-    tags = sorted(models, key=lambda t: (rank.get(models[t][0], len(ORDER)), t))
-    base = next((t for t in tags if models[t][0] == BASELINE), None)
-    rows: list[ResultRow] = []
-    header = ["model", "family", "checkpoint", "test", HARD_SUBSET,
-              "test: - dm (paired, same seed)", f"{HARD_SUBSET}: - dm (paired, same seed)"]
-    lines = markdown_table(header)
-    for tag in tags:
-        family, utts, y = models[tag]
-        masks = {"test": np.ones(len(utts), dtype=bool),
-                 HARD_SUBSET: None if hard is None else np.array([u in hard for u in utts])}
-        scores, diffs = [], []
-        for subset, mask in masks.items():
-            if mask is None:  # no hard subset yet (stage 7 not run)
-                scores.append("-")
-                diffs.append("-")
-                continue
-            rows.append(row_from_values(tag, family, subset, METRIC, y[mask]))
-            scores.append(_cell(y[mask]))
-            pair = paired_baseline(models, tag, base)
-            if pair is None:
-                diffs.append("-")
-                continue
-            diff = y[mask] - aligned(models, pair, list(np.array(utts)[mask]))
-            rows.append(row_from_values(tag, family, subset, f"{METRIC}_diff_dm", diff))
-            diffs.append(_cell(diff))
-        cells = [tag, family, checkpoint_of(expdir / f"enh_{tag}", family)] + scores + diffs
-        lines.append(markdown_row(cells))
-    utts = models[base][1] if base is not None else models[tags[0]][1]
-    subsets = {"test": np.ones(len(utts), dtype=bool)}
-    if hard is not None:
-        subsets[HARD_SUBSET] = np.array([u in hard for u in utts])
-    seed_lines, seed_rows = seed_table(models, subsets, utts)
-    rows += seed_rows
-    if seed_lines:
-        lines += ["", "Mean over training seeds (per mixture, then over mixtures), paired "
-                  "to dm's mean over the same seeds; ± is the standard error over mixtures "
-                  "only (it leaves out the seed-to-seed variance, which the last columns "
-                  "show: another seed of the same family, paired per mixture):", ""]
-        lines += seed_lines
+    if hard_list.is_file():
+        hard = set(hard_list.read_text(encoding="utf-8").split())
+        masks[HARD_SUBSET] = np.array([u in hard for u in utts])
+    table, rows = seed_table(models, runs, masks, utts)
+    run_lines, run_rows = run_table(models, runs, masks, utts, expdir)
+    text = "\n".join([
+        "Mean over training seeds (per mixture, then over mixtures); every phase-2 family "
+        "paired to dm_long (equal steps), dm_long to dm; ± over mixtures, and the per-seed "
+        "paired differences with their mean ± s.e. over seeds (the seed-to-seed spread):", "",
+        *table, "", "Every run (paired to its baseline's run of the same seed):", "",
+        *run_lines])
+    rows = run_rows + rows
     analysis = expdir / "hardness" / "analysis.tsv"
     if analysis.is_file():
         rows += read_summary(analysis)
-    return "\n".join(lines), rows
+    extra = [part for part in (share_text(expdir), wvl_text(expdir, runs)) if part]
+    return "\n\n".join([text, *extra]), rows
 
 
 def _signed(value: float, digits: int) -> str:
@@ -229,11 +290,20 @@ def analysis_text(expdir: Path) -> str:
     if not path.is_file():
         return "(no hardness analysis yet: run stage 7)"
     report = json.loads(path.read_text(encoding="utf-8"))
-    coef = report["predictor"]["coef"]
+    predictor = report["predictor"]
+    coef = predictor["coef"]
+    method = predictor.get("fit_method", "lstsq")
     lines = [
-        f"Hardness predictor fitted on {report['predictor']['n']} dev mixtures (dm model): "
+        f"Hardness predictor fitted on {predictor['n']} dev mixtures (dm model"
+        f"{', distance weights >= 0' if method == 'nonneg' else ', free least squares'}): "
         f"SI-SNRi ≈ {coef[0]:.2f} {_signed(coef[1], 4)} |ΔF0| (Hz) "
-        f"{_signed(coef[2], 2)} cos_dist.", "",
+        f"{_signed(coef[2], 2)} cos_dist"
+        + (f"; terms used: {', '.join(predictor['terms_used']) or 'none'}"
+           if "terms_used" in predictor else "") + "."
+        + (" The free least-squares fit would give "
+           f"{predictor['lstsq_coef'][0]:.2f} {_signed(predictor['lstsq_coef'][1], 4)} |ΔF0| "
+           f"{_signed(predictor['lstsq_coef'][2], 2)} cos_dist."
+           if "lstsq_coef" in predictor else ""), "",
         "|feature|set|n|Pearson r|p|", "|---|---|---|---|---|"]
     sets = {"eval": "test", "eval_pairs": "test, per speaker pair", "fit": "dev (in-sample)"}
     for where, subset in sets.items():
@@ -283,7 +353,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "<!-- Generated by sepplug.recipes.hard_mining.make_results -->",
         f"# RESULTS: {args.title}",
         environment(),
-        "## SI-SNRi (dB) on the test set and its predicted-hardest 25 %",
+        "## SI-SNRi (dB) on the test set and its predicted-hardest 25 %, phase 2 paired to "
+        "dm_long",
         table,
         "## Speaker parameters and separation (correlation analysis)",
         analysis_text(args.expdir),
