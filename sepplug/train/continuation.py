@@ -60,13 +60,14 @@ def seed_continuation(exp: Path | str, source: Path | str, max_epoch: int,
     exp, source = Path(exp), Path(source).resolve()
     record = exp / RECORD
     if (exp / CHECKPOINT).exists() or epoch_files(exp):
-        if record.is_file() and record.read_text().split("\t")[0] != str(source):
-            raise DataError(f"{exp} continues {record.read_text().split(chr(9))[0]} "
-                            f"({record}), not --continue_from {source}: use a new exp dir")
         if not record.is_file():
             raise DataError(f"{exp} holds a training of its own ({CHECKPOINT} or "
                             f"<N>epoch.pth), not a continuation of {source}: use a new "
                             f"exp dir")
+        recorded = record.read_text(encoding="utf-8").split("\t")[0]
+        if recorded != str(source):
+            raise DataError(f"{exp} continues {recorded} ({record}), not --continue_from "
+                            f"{source}: use a new exp dir")
         return None
     if not resume:
         raise DataError("--continue_from needs --resume true: the continued state is "

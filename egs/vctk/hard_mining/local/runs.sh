@@ -34,7 +34,7 @@ check_phase_two() {  # --phase2_epochs a positive integer; --hm_shares numbers i
         || die "--phase2_epochs '$phase2_epochs': a positive number of epochs"
     [ -n "$hm_shares" ] || die "--hm_shares is empty: give one hard share or more"
     for share in $hm_shares; do
-        [[ $share =~ ^0?\.[0-9]*[1-9]$ ]] \
+        [[ $share =~ ^0?\.[0-9]*[1-9][0-9]*$ ]] \
             || die "--hm_shares '$hm_shares': '$share' is not a share in (0, 1) (e.g. 0.35)"
     done
 }
