@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sepplug.datadir.kaldi_dir import read_table
 from sepplug.errors import DataError
 from sepplug.utils.atomic import atomic_write_text
 
@@ -115,8 +116,7 @@ def check_covers(path: Path | str, utt2spk: Path | str) -> int:
     table = read_pair_table(path)
     if not Path(utt2spk).is_file():
         raise DataError(f"utt2spk {utt2spk} does not exist")
-    lines = Path(utt2spk).read_text(encoding="utf-8").splitlines()
-    speakers = [line.split()[1] for line in lines if len(line.split()) >= 2]
+    speakers = list(read_table(utt2spk).values())
     missing = missing_speakers(table, speakers)
     if missing:
         raise DataError(f"pair table {path} lacks {len(missing)} of the {len(set(speakers))} "
