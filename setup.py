@@ -25,12 +25,15 @@ ENTRY_POINTS = {
         "pit_hungarian = sepplug.enh.loss.wrappers.hungarian_pit:HungarianPITSolver",
         "output_regularizer = "
         "sepplug.enh.loss.wrappers.output_regularizer:OutputRegularizer",
+        "mixit_semantic = sepplug.enh.loss.wrappers.semantic_mixit:SemanticMixITLoss",
     ],
     "espnet2.enh.criterion": [
         "thresholded_snr = sepplug.enh.loss.criterions.thresholded_snr:ThresholdedSNRLoss",
         "mixit_sparsity = sepplug.enh.loss.criterions.mixit_sparsity:MixITSparsityLoss",
         "source_covariance = "
         "sepplug.enh.loss.criterions.source_covariance:SourceCovarianceLoss",
+        "semantic_classification = "
+        "sepplug.enh.loss.criterions.semantic_classification:SemanticClassificationLoss",
     ],
     "espnet2.enh.preprocessor": [
         "feabase = sepplug.enh.preprocessor.feabase:FeabasePreprocessor",

@@ -16,6 +16,12 @@ the quietest reference. ``remix_*`` are the same means under the MixIT-style man
 assignment (estimates summed per reference). Writes ``per_example.tsv`` and
 ``summary.json`` under ``--out_dir``, each atomically. Exit 1 with a message naming the
 file/key on bad input.
+
+When the test dir has ``utt2source_classes`` (``<utt> <class of src1> ... <class of srcK>``,
+open-domain sets: :mod:`sepplug.recipes.mixit_semantic.labels`), ``per_example.tsv`` also
+has ``num_classes``, ``pure_outputs`` and ``class_purity`` (pure share of the active outputs,
+:mod:`sepplug.utils.class_purity`), and ``summary.json`` ``class_purity_multi_class``: their
+mean over the examples of two or more classes.
 """
 
 from __future__ import annotations
@@ -34,12 +40,15 @@ from tqdm import tqdm
 from sepplug.datadir.kaldi_dir import read_table
 from sepplug.errors import DataError
 from sepplug.utils.atomic import atomic_write_text
+from sepplug.utils.class_purity import output_purity
 from sepplug.utils.fuss_metrics import MetricInputError, score_example, summarize
 
 logger = logging.getLogger("score_mixit")
 
 COLUMNS = ("num_sources", "num_active", "over", "under", "si_snr", "si_snri", "pit_index",
            "pit_active", "remix_si_snr", "remix_si_snri", "remix_groups")
+PURITY_COLUMNS = ("num_classes", "pure_outputs", "class_purity")
+SOURCE_CLASSES = "utt2source_classes"
 
 
 class ScoringError(RuntimeError):
@@ -103,6 +112,24 @@ def load_references(data_dir: Path) -> tuple[dict[str, str], dict[str, list[str]
     return mixtures, sources
 
 
+def load_source_classes(data_dir: Path, sources: dict[str, list[str]]
+                        ) -> dict[str, list[str]] | None:
+    """``key -> class of each source`` from ``utt2source_classes``, or None without one."""
+    path = data_dir / SOURCE_CLASSES
+    if not path.is_file():
+        return None
+    table = read_scp(path)
+    classes = {}
+    for key, refs in sources.items():
+        if key not in table:
+            raise ScoringError(f"{path}: key {key} of wav.scp is missing")
+        classes[key] = table[key].split()
+        if len(classes[key]) != len(refs):
+            raise ScoringError(f"{path}: key {key} names {len(classes[key])} classes for "
+                               f"{len(refs)} sources")
+    return classes
+
+
 def read_audio(path: str, where: str) -> tuple[np.ndarray, int]:
     """Mono float64 samples and rate; a multi-channel file is an error."""
     try:
@@ -123,6 +150,7 @@ def score_dir(data_dir: Path, inf_scps: list[Path], threshold_db: float,
               clamp_db: float) -> tuple[list[str], list[dict]]:
     """Score every example of ``data_dir``; returns (keys, per-example results)."""
     mixtures, sources = load_references(data_dir)
+    source_classes = load_source_classes(data_dir, sources)
     estimates = [read_scp(scp) for scp in inf_scps]
     for scp, table in zip(inf_scps, estimates, strict=True):
         missing = sorted(set(mixtures) - set(table))
@@ -143,10 +171,16 @@ def score_dir(data_dir: Path, inf_scps: list[Path], threshold_db: float,
             _check_rate(est_rate, rate, f"{scp}:{key}")
             ests.append(fit(est, mix.shape[0]))
         try:
-            rows.append(score_example(np.stack(refs), np.stack(ests), mix, threshold_db,
-                                      clamp_db, key=f"{data_dir}:{key}"))
+            row = score_example(np.stack(refs), np.stack(ests), mix, threshold_db,
+                                clamp_db, key=f"{data_dir}:{key}")
         except MetricInputError as exc:
             raise ScoringError(str(exc)) from exc
+        if source_classes is not None:
+            pure, num_active = output_purity(np.stack(refs), np.stack(ests), source_classes[key],
+                                             np.asarray(row["active"]))
+            row.update(num_classes=len(set(source_classes[key])), pure_outputs=pure,
+                       class_purity=pure / num_active if num_active else float("nan"))
+        rows.append(row)
     return keys, rows
 
 
@@ -165,8 +199,9 @@ def per_example_table(keys: list[str], rows: list[dict]) -> str:
             return f"{value:.3f}"
         return str(value)
 
-    lines = ["utt\t" + "\t".join(COLUMNS)]
-    lines += [key + "\t" + "\t".join(cell(row[c]) for c in COLUMNS)
+    columns = COLUMNS + (PURITY_COLUMNS if rows and "class_purity" in rows[0] else ())
+    lines = ["utt\t" + "\t".join(columns)]
+    lines += [key + "\t" + "\t".join(cell(row[c]) for c in columns)
               for key, row in zip(keys, rows, strict=True)]
     return "\n".join(lines) + "\n"
 
@@ -189,6 +224,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "threshold_db": args.threshold_db,
         **summarize(rows),
     }
+    if rows and "class_purity" in rows[0]:
+        values = [r["class_purity"] for r in rows
+                  if r["num_classes"] >= 2 and r["num_active"] > 0]
+        summary["class_purity_multi_class"] = float(np.mean(values)) if values else None
     args.out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out_dir / "per_example.tsv", per_example_table(keys, rows))
     atomic_write_text(args.out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")

@@ -25,6 +25,8 @@ from sepplug.train.trainer import SepplugTrainer  # noqa: E402
 
 register_all()
 
+MAX_LABEL_REFS = 100  # labels_ref1 .. labels_ref100, as ESPnet allows speech_ref1 .. 100
+
 
 class SepplugEnhancementTask(EnhancementTask):
     """:class:`EnhancementTask` that also builds plugin preprocessors.
@@ -65,6 +67,31 @@ class SepplugEnhancementTask(EnhancementTask):
             help="checkpoint.pth of another exp dir: this new exp dir goes on from its epoch, "
                  "model, optimizer and scheduler state to --max_epoch (a second training "
                  "phase; sepplug.train.continuation)")
+
+    @classmethod
+    def optional_data_names(cls, train: bool = True, inference: bool = False) -> tuple[str, ...]:
+        """ESPnet's, plus the weak class labels ``labels_ref<n>`` of each mixture (semantic
+        MixIT, :mod:`sepplug.enh.loss.wrappers.semantic_mixit`)."""
+        names = super().optional_data_names(train, inference)
+        if inference:
+            return names
+        return names + tuple(f"labels_ref{n}" for n in range(1, MAX_LABEL_REFS + 1))
+
+    @classmethod
+    def build_model(cls, args: argparse.Namespace):
+        """ESPnet's model; :class:`~sepplug.enh.espnet_model.SepplugEnhancementModel` (the
+        same model, whose loss wrappers also get the ``labels_ref<n>`` batch keys) when a
+        loss wrapper reads batch keys (``mixit_semantic``)."""
+        from espnet2.enh.espnet_model import ESPnetEnhancementModel
+
+        from sepplug.enh.espnet_model import SepplugEnhancementModel, wants_side_info
+
+        model = super().build_model(args)
+        # ESPnet builds the model inline (no model table to register a class in): the
+        # subclass adds no state, so the built object is re-classed rather than rebuilt.
+        if type(model) is ESPnetEnhancementModel and wants_side_info(model):
+            model.__class__ = SepplugEnhancementModel
+        return model
 
     @classmethod
     def build_preprocess_fn(cls, args: argparse.Namespace, train: bool) -> Callable | None:

@@ -141,7 +141,8 @@ def score_example(
         ``num_sources`` K, ``num_estimates`` M, ``num_active``, ``over``/``under``/
         ``equal`` (bool), and per reference (lists of K): ``pit_index``, ``pit_active``,
         ``si_snr``, ``si_snr_mix``, ``si_snri``, ``remix_si_snr``, ``remix_si_snri``;
-        ``remix_groups`` (M,) the reference of each estimate.
+        ``remix_groups`` (M,) the reference of each estimate, ``active`` (M,) whether each
+        estimate is active.
 
     Raises:
         MetricInputError: bad shapes, a silent reference, non-finite values, M < K.
@@ -162,6 +163,7 @@ def score_example(
         "num_sources": num_refs,
         "num_estimates": ests.shape[0],
         "num_active": num_active,
+        "active": active.tolist(),
         "over": num_active > num_refs,
         "under": num_active < num_refs,
         "equal": num_active == num_refs,

@@ -313,6 +313,25 @@ def render_song(rng: np.random.Generator, fs: int, num_samples: int
     return vocals, accompaniment, {**song.params(), "start": round(start, 4)}
 
 
+#: the channels of each instrument-family part of a song (the open-domain classes)
+PART_CHANNELS = {"vocals": {VOCAL_CHANNEL}, "chords": {CHORD_CHANNEL}, "bass": {BASS_CHANNEL},
+                 "drums": {DRUM_CHANNEL}}
+
+
+def render_part(rng: np.random.Generator, part: str, fs: int, num_samples: int
+                ) -> tuple[np.ndarray, dict[str, Any]]:
+    """One instrument family of a random song: ``part`` in :data:`PART_CHANNELS`.
+
+    Returns ``(audio (num_samples,) float64, the song's JSON-able parameters)``.
+    """
+    if part not in PART_CHANNELS:
+        raise ValueError(f"part must be one of {sorted(PART_CHANNELS)}, got {part!r}")
+    start = float(rng.uniform(0.0, 1.0))
+    song = draw_song(rng, start + num_samples / fs)
+    audio = _render_part(song, PART_CHANNELS[part], fs, start, num_samples)
+    return audio, {**song.params(), "part": part, "start": round(start, 4)}
+
+
 # ---- MUSDB ----------------------------------------------------------------------------------
 
 

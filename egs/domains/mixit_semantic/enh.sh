@@ -1,0 +1,1 @@
+../../TEMPLATE/enh1/enh.sh
