@@ -4,8 +4,11 @@
 # covariance losses, beside a supervised reference (the same model, PIT on the true sources
 # of the same mixtures); scored like FUSS (1S, MSi, over-separation) on single test mixtures
 # of 1-3 sources. Default: the embedded 300-speaker corpus (db.sh: VCTK empty), 8 kHz, the
-# twelve CPU configs below, two trainings side by side (--jobs); stage 1 (data) runs once.
-#   ./run.sh                                      # all twelve models, stages 1-6
+# eighteen CPU configs below (the twelve of the first run; the sparsity weights 6.5-8.5 at
+# M = 8 and sparse MixIT with the paper's plain projection, refine_sweeps: 0, family
+# mixit_sparse_plain_projection), two trainings side by side (--jobs); stage 1 (data) runs
+# once.
+#   ./run.sh                                      # all eighteen models, stages 1-6
 #   ./run.sh --stage 6 --stop-stage 6             # re-score
 #   ./run.sh --enh_configs "conf/tuning/train_enh_mixit_sparse_rnn_m8_cpu.yaml" --jobs 1
 #   ./run.sh --enh_config conf/tuning/train_enh_mixit_sparse_m8.yaml --enh_tag sparse_m8 --ngpu 1
@@ -19,7 +22,9 @@ cd "$(dirname "$0")"
 enh_configs=""
 for m in supervised_rnn_m8 mixit_rnn_m8 mixit_sparse_rnn_m8 mixit_rnn_m4 mixit_sparse_cov_rnn_m8 \
          mixit_sparse_rnn_m4 mixit_sparse12_rnn_m8 supervised_silence_rnn_m8 mixit_sparse9_rnn_m8 \
-         mixit_sparse2_rnn_m8 supervised_rnn_sigmoid_m8 mixit_rnn_sigmoid_m8; do
+         mixit_sparse2_rnn_m8 supervised_rnn_sigmoid_m8 mixit_rnn_sigmoid_m8 \
+         mixit_sparse_plainproj_rnn_m8 mixit_sparse6p5_rnn_m8 mixit_sparse7_rnn_m8 \
+         mixit_sparse7p5_rnn_m8 mixit_sparse8_rnn_m8 mixit_sparse8p5_rnn_m8; do
     enh_configs+="conf/tuning/train_enh_${m}_cpu.yaml "
 done
 defaults=(--fs 8k --corpus_opts "--num_speakers 300"

@@ -3,19 +3,26 @@
 # expdir, datadir.
 # Families (from the config): supervised (wrapper pit_hungarian; trained on the train_sup /
 # dev_sup views of the data), mixit, mixit_sparse, mixit_sparse_cov (the output regularisers);
-# suffix _sigmoid_masks for ESPnet's stock `rnn` (not sepplug's `rnn_softmax`, whose masks
-# sum to the mixture). The committed RESULTS.md (with the notes):
-#   python -m sepplug.recipes.mixit.make_results --expdir exp --out exp/RESULTS.md \
+# suffix _plain_projection for efficient MixIT with `refine_sweeps: 0` (the paper's plain
+# least-squares projection, without sepplug's local search), suffix _sigmoid_masks for
+# ESPnet's stock `rnn` (not sepplug's `rnn_softmax`, whose masks sum to the mixture). The
+# committed RESULTS.md and results/summary.tsv (the 2026-12-07 run of eight models, with the
+# ten models of the 2026-12-02 run that it did not repeat carried over from
+# history/run_2026-12-02, marked there; then the notes):
+#   python -m sepplug.recipes.mixit.make_results --expdir exp --out RESULTS.md \
+#       --summary results/summary.tsv --earlier history/run_2026-12-02 \
 #       --notes local/results_notes.md
 
-family_of() {  # supervised or mixit[_sparse][_cov] (the config's loss wrapper and output
-               # regularisers), + _sigmoid_masks for ESPnet's stock rnn (not rnn_softmax)
+family_of() {  # supervised or mixit[_sparse][_cov][_plain_projection] (the config's loss
+               # wrapper, output regularisers and refine_sweeps: 0), + _sigmoid_masks for
+               # ESPnet's stock rnn (not rnn_softmax)
     local family=mixit
     if grep -Eq "^ *wrapper: *pit_hungarian *(#.*)?$" "$1"; then
         family=supervised
     else
         grep -Eq "^ *-? *name: *mixit_sparsity *(#.*)?$" "$1" && family+=_sparse
         grep -Eq "^ *-? *name: *source_covariance *(#.*)?$" "$1" && family+=_cov
+        grep -Eq "refine_sweeps: *0 *([,}#]|$)" "$1" && family+=_plain_projection
     fi
     grep -Eq "^separator: *rnn *(#.*)?$" "$1" && family+=_sigmoid_masks
     echo "$family"
