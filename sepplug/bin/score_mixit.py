@@ -170,13 +170,14 @@ def score_dir(data_dir: Path, inf_scps: list[Path], threshold_db: float,
             est, est_rate = read_audio(table[key], f"{scp}:{key}")
             _check_rate(est_rate, rate, f"{scp}:{key}")
             ests.append(fit(est, mix.shape[0]))
+        refs_arr, ests_arr = np.stack(refs), np.stack(ests)
         try:
-            row = score_example(np.stack(refs), np.stack(ests), mix, threshold_db,
-                                clamp_db, key=f"{data_dir}:{key}")
+            row = score_example(refs_arr, ests_arr, mix, threshold_db, clamp_db,
+                                key=f"{data_dir}:{key}")
         except MetricInputError as exc:
             raise ScoringError(str(exc)) from exc
         if source_classes is not None:
-            pure, num_active = output_purity(np.stack(refs), np.stack(ests), source_classes[key],
+            pure, num_active = output_purity(refs_arr, ests_arr, source_classes[key],
                                              np.asarray(row["active"]))
             row.update(num_classes=len(set(source_classes[key])), pure_outputs=pure,
                        class_purity=pure / num_active if num_active else float("nan"))

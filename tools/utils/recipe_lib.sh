@@ -113,6 +113,24 @@ recipe_options() {
     done
 }
 
+# plot_curves TITLE NAME...: the learning curves (train and valid si_snr_loss) of the models
+# NAME trained so far, exp/enh_NAME (or exp/enh_$enh_tag: --enh_tag renames a single model's),
+# in $expdir/learning_curves.png (+ .tsv); a recipe's run.sh calls it after stage 5.
+# shellcheck disable=SC2154,SC1091  # expdir / enh_tag are the caller's; path.sh the recipe's
+plot_curves() {
+    local title=$1 name exp curves=()
+    shift
+    for name in "$@"; do
+        exp=$expdir/enh_${enh_tag:-$name}
+        [ ! -f "$exp/train.log" ] || curves+=(--exp "$exp")
+    done
+    [ ${#curves[@]} -gt 0 ] || return 0
+    . ./path.sh
+    ${python:-python3} -m sepplug.bin.plot_learning_curves "${curves[@]}" \
+        --stat train/si_snr_loss --stat valid/si_snr_loss --out "$expdir/learning_curves.png" \
+        --title "$title" || die "run.sh: plot_learning_curves failed"
+}
+
 # check_stages STAGE STOP_STAGE [JOBS]: stage numbers, STAGE <= STOP_STAGE, JOBS a positive
 # integer; dies naming the bad one (and the caller's file and line).
 check_stages() {

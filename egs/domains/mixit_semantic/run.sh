@@ -14,7 +14,7 @@ set -euo pipefail
 {  # read whole before it runs: editing run.sh during a run is safe
 cd "$(dirname "$0")"
 . utils/recipe_lib.sh
-. local/models.sh  # family_of, model_names, run_model, plot_curves
+. local/models.sh  # family_of, model_names, run_model
 enh_configs=""
 for m in supervised mixit mixit_sparse mixit_sparse_semantic mixit_semantic; do
     enh_configs+="conf/tuning/train_enh_${m}_rnn_m8_cpu.yaml "
@@ -29,6 +29,8 @@ recipe_options "stage stop_stage jobs enh_configs enh_config seeds" "expdir data
 check_stages "$stage" "$stop_stage" "$jobs"
 model_names  # names=(), config_of[name], seed_of[name]
 run_models "$jobs" "$expdir" "$stage" "$stop_stage" 3 run_model "${names[@]}"
-if [ "$stop_stage" -ge 5 ]; then plot_curves "${names[@]}"; fi
+if [ "$stop_stage" -ge 5 ]; then
+    plot_curves "Open-domain MixIT: SI-SNR loss (of the remixes for MixIT)" "${names[@]}"
+fi
 exit 0
 }

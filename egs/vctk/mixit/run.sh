@@ -18,7 +18,7 @@ set -euo pipefail
 {  # read whole before it runs: editing run.sh during a run is safe
 cd "$(dirname "$0")"
 . utils/recipe_lib.sh
-. local/models.sh  # family_of, model_names, run_model, plot_curves
+. local/models.sh  # family_of, model_names, run_model
 enh_configs=""
 for m in supervised_rnn_m8 mixit_rnn_m8 mixit_sparse_rnn_m8 mixit_rnn_m4 mixit_sparse_cov_rnn_m8 \
          mixit_sparse_rnn_m4 mixit_sparse12_rnn_m8 supervised_silence_rnn_m8 mixit_sparse9_rnn_m8 \
@@ -38,6 +38,8 @@ recipe_options "stage stop_stage jobs enh_configs enh_config" "expdir datadir en
 check_stages "$stage" "$stop_stage" "$jobs"
 model_names  # names=(), config_of[name]
 run_models "$jobs" "$expdir" "$stage" "$stop_stage" 1 run_model "${names[@]}"
-if [ "$stop_stage" -ge 5 ]; then plot_curves "${names[@]}"; fi
+if [ "$stop_stage" -ge 5 ]; then
+    plot_curves "VCTK MixIT: SI-SNR loss (of the remixes for MixIT)" "${names[@]}"
+fi
 exit 0
 }

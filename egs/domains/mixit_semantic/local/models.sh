@@ -68,17 +68,3 @@ run_model() {  # run_model NAME|'' FROM TO: enh.sh stages FROM-TO of one model (
     ./enh.sh "${defaults[@]}" --enh_config "$config" --enh_tag "$1" --family "$family" \
         --enh_args "$enh_args" "${extra[@]}" "${rest[@]}" --stage "$2" --stop_stage "$3"
 }
-
-plot_curves() {  # plot_curves NAME...: learning curves of the models trained so far
-    local name exp curves=()
-    for name in "$@"; do
-        exp=$expdir/enh_${enh_tag:-$name}
-        [ ! -f "$exp/train.log" ] || curves+=(--exp "$exp")
-    done
-    [ ${#curves[@]} -gt 0 ] || return 0
-    . ./path.sh
-    ${python:-python3} -m sepplug.bin.plot_learning_curves "${curves[@]}" \
-        --stat train/si_snr_loss --stat valid/si_snr_loss --out "$expdir/learning_curves.png" \
-        --title "Open-domain MixIT: SI-SNR loss (of the remixes for MixIT)" \
-        || die "run.sh: plot_learning_curves failed"
-}
